@@ -1,0 +1,96 @@
+# nextcard — top-level build.  `make demo` and `make test` are the two entry points.
+#
+# Variants: build/rel (optimised), build/asan (ASan+UBSan, used by the tests too),
+# build/fuzz (clang libFuzzer targets).  Sources are found by directory, so adding
+# a file never needs a Makefile edit.
+
+CC       ?= gcc
+CLANG    ?= clang
+DTC      ?= dtc
+WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CSTD      = -std=c11 -D_GNU_SOURCE
+INC       = -I. -Ihls_kernels -Ifirmware -Idriver_shim -Ihost
+LIBS      = -lcjson -lfdt -lpcre2-8 -lutf8proc -lpthread -lm
+REL_FLAGS = -O2 -g $(WARN) $(CSTD) $(INC)
+ASAN_FLAGS= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined $(WARN) $(CSTD) $(INC)
+
+# Everything but the entry points goes into one library per variant.
+LIB_DIRS  = hls_kernels firmware driver_shim host/model host/text host/net host/api host/cli
+LIB_SRCS  = $(filter-out host/cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
+DTS       = $(wildcard board/*.dts)
+DTBS      = $(patsubst board/%.dts,build/board/%.dtb,$(DTS))
+
+REL_OBJS  = $(patsubst %.c,build/rel/%.o,$(LIB_SRCS))
+ASAN_OBJS = $(patsubst %.c,build/asan/%.o,$(LIB_SRCS))
+REL_TESTS = $(patsubst tests/unit/%.c,build/rel/tests/%,$(UNIT_SRCS))
+ASAN_TESTS= $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
+FUZZERS   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all deps demo test unit fuzz dtbs clean
+.DEFAULT_GOAL := all
+
+all: build/nextcard $(DTBS)
+
+deps:
+	@bash scripts/deps.sh core
+
+dtbs: $(DTBS)
+
+build/board/%.dtb: board/%.dts
+	@mkdir -p $(dir $@)
+	$(DTC) -q -I dts -O dtb -o $@ $<
+
+build/rel/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -MMD -MP -c -o $@ $<
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+
+build/rel/libnextcard.a: $(REL_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+build/asan/libnextcard.a: $(ASAN_OBJS)
+	@rm -f $@; ar rcs $@ $^
+
+build/nextcard: build/rel/host/cli/main.o build/rel/libnextcard.a
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+build/asan/nextcard: build/asan/host/cli/main.o build/asan/libnextcard.a
+	$(CC) $(ASAN_FLAGS) -o $@ $^ $(LIBS)
+
+build/rel/tests/%: tests/unit/%.c build/rel/libnextcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
+
+build/asan/tests/%: tests/unit/%.c build/asan/libnextcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
+
+# libFuzzer targets: the whole library rebuilt by clang with the fuzzer's coverage.
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-parameter
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
+
+fuzz: $(FUZZERS)
+
+unit: $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard $(DTBS)
+
+# The test suite: unit tests (optimised and sanitized), CLI checks, fuzz smoke runs.
+test: deps
+	@$(MAKE) --no-print-directory -j2 unit fuzz
+	@bash tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory -j2 all
+	@bash scripts/demo.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
