@@ -17,7 +17,7 @@ ASAN_FLAGS= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 
 # Everything but the entry points goes into one library per variant.
 LIB_DIRS  = hls_kernels firmware driver_shim host/model host/text host/net host/api host/cli
-LIB_SRCS  = $(filter-out host/cli/main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+LIB_SRCS  = $(filter-out host/cli/main.c host/cli/nextcard_cli.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 FUZZ_SRCS = $(wildcard tests/fuzz/fuzz_*.c)
 DTS       = $(wildcard board/*.dts)
@@ -94,3 +94,6 @@ clean:
 	rm -rf build
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+build/nextcard-cli: build/rel/host/cli/nextcard_cli.o build/rel/libnextcard.a
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
