@@ -43,13 +43,17 @@ build/board/%.dtb: board/%.dts
 	@mkdir -p $(dir $@)
 	$(DTC) -q -I dts -O dtb -o $@ $<
 
+# HLS sources carry #pragma HLS and loop labels that gcc does not use.
+HLS_QUIET = -Wno-unknown-pragmas -Wno-unused-label
+build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET)
+
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(REL_FLAGS) $(EXTRA) -MMD -MP -c -o $@ $<
 
 build/asan/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ASAN_FLAGS) $(EXTRA) -MMD -MP -c -o $@ $<
 
 build/rel/libnextcard.a: $(REL_OBJS)
 	@rm -f $@; ar rcs $@ $^
@@ -72,7 +76,7 @@ build/asan/tests/%: tests/unit/%.c build/asan/libnextcard.a
 	$(CC) $(ASAN_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
 
 # libFuzzer targets: the whole library rebuilt by clang with the fuzzer's coverage.
-FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-parameter
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-parameter $(HLS_QUIET)
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
