@@ -206,7 +206,7 @@ static int parse_layers(const struct ctx *c, struct fw_model_cfg *cfg)
 	rc = json_uint(c, item(c, "full_attention_interval"),
 		       "full_attention_interval", 1, FW_MAX_LAYERS, &iv);
 	if (rc == -NC_CFG_ERR_MISSING)
-		return fail(c, rc,
+		return fail(c, NC_CFG_ERR_MISSING,
 			    "layer_types and full_attention_interval: both missing");
 	if (rc)
 		return rc;
