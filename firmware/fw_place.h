@@ -1,0 +1,70 @@
+/* fw_place.h — where the model lives in HBM.
+ *
+ * The firmware decides the placement (fw_place_model) and publishes it as a
+ * table of struct fw_place in HBM; the host's image builder fills each entry
+ * from the checkpoint, in the card format the entry names.  The card format
+ * of a matrix is the checkpoint's [rows][cols] in wdtype, except where the
+ * kernels want rows regrouped (the FW_X_* transforms below).  Small vectors
+ * (norm weights, A_log, dt_bias, conv taps, shared-expert gate) are always f32.
+ */
+#ifndef FW_PLACE_H
+#define FW_PLACE_H
+
+#include <stdint.h>
+
+enum fw_tkind {
+	FW_T_EMBED,		/* model.embed_tokens.weight [vocab][h] */
+	FW_T_FINAL_NORM,	/* model.norm.weight [h] */
+	FW_T_LM_HEAD,		/* lm_head.weight [vocab][h] */
+	FW_T_IN_NORM,		/* layers.L.input_layernorm.weight [h] */
+	FW_T_POST_NORM,		/* layers.L.post_attention_layernorm.weight [h] */
+	FW_T_LIN_QKVZ,		/* linear_attn.in_proj_qkvz.weight, FW_X_QKVZ */
+	FW_T_LIN_BA,		/* linear_attn.in_proj_ba.weight, FW_X_BA */
+	FW_T_LIN_CONV,		/* linear_attn.conv1d.weight [C][1][K] -> [C][K] */
+	FW_T_LIN_ALOG,		/* linear_attn.A_log [nv] */
+	FW_T_LIN_DTB,		/* linear_attn.dt_bias [nv] */
+	FW_T_LIN_NORM,		/* linear_attn.norm.weight [dv] */
+	FW_T_LIN_OUT,		/* linear_attn.out_proj.weight [h][nv*dv] */
+	FW_T_ATT_Q,		/* self_attn.q_proj.weight, FW_X_QGATE */
+	FW_T_ATT_K,		/* self_attn.k_proj.weight [nkv*hd][h] */
+	FW_T_ATT_V,		/* self_attn.v_proj.weight [nkv*hd][h] */
+	FW_T_ATT_O,		/* self_attn.o_proj.weight [h][nh*hd] */
+	FW_T_ATT_QN,		/* self_attn.q_norm.weight [hd] */
+	FW_T_ATT_KN,		/* self_attn.k_norm.weight [hd] */
+	FW_T_ROUTER,		/* mlp.gate.weight [E][h] */
+	FW_T_EXPERTS,		/* mlp.experts.*, FW_X_EXPERTS */
+	FW_T_SHARED,		/* mlp.shared_expert.*, FW_X_SHARED */
+	FW_T_SHARED_GATE,	/* mlp.shared_expert_gate.weight [1][h] -> [h] */
+	FW_T_COUNT
+};
+
+enum fw_xform {
+	FW_X_NONE = 0,
+	/* rows regrouped from per key-head group [q_g|k_g|v_g|z_g] to
+	 * [q_0..q_nk-1 | k_0.. | v_0.. | z_0..]: the GEMV output is then the
+	 * conv input followed by z, with no gather on the card */
+	FW_X_QKVZ,
+	/* per group [b_g|a_g] -> [b_0..b_nv-1 | a_0..a_nv-1] */
+	FW_X_BA,
+	/* per head [query_h|gate_h] -> [query_0.. | gate_0..] */
+	FW_X_QGATE,
+	/* experts 0..E-1 back to back, each [gate (I x h) | up (I x h) | down (h x I)] */
+	FW_X_EXPERTS,
+	/* the shared expert as one [gate | up | down] block */
+	FW_X_SHARED,
+};
+
+struct fw_place {
+	uint16_t kind;		/* enum fw_tkind */
+	uint16_t dtype;		/* enum fw_dtype of the card copy */
+	uint16_t xform;		/* enum fw_xform */
+	uint16_t bank;		/* first bank it occupies */
+	uint32_t layer;		/* decoder layer, 0 for model-level tensors */
+	uint32_t rows, cols;	/* card-format shape (experts: E*3*I rows of h... see xform) */
+	uint64_t addr;		/* HBM address */
+	uint64_t bytes;
+};
+
+const char *fw_tkind_name(enum fw_tkind k);
+
+#endif

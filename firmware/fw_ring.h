@@ -1,0 +1,128 @@
+/* fw_ring.h — the only path between host and card: a control block in
+ * host-visible card memory holding the command ring, the result ring and the
+ * CONFIGURE mailbox.
+ *
+ * Single producer / single consumer on each ring: the host produces commands
+ * and consumes results, the firmware the reverse.  An index is advanced with
+ * a release store after the entry is written and read with an acquire load,
+ * so an entry is never seen half-written.  Indices run freely and wrap at
+ * 2^32; the entry is index % ring size.
+ *
+ * Bulk data stays in HBM and is named by address: prompts in per-slot prompt
+ * buffers, logits rows (score path) in the logits ring, the weight placement
+ * table published after CONFIGURE.
+ */
+#ifndef FW_RING_H
+#define FW_RING_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "fw_model.h"
+
+#define FW_CTRL_MAGIC	0x4e43524cu	/* "NCRL" */
+#define FW_CMD_RING	64
+#define FW_RES_RING	1024
+#define FW_MAX_SLOTS	16		/* batch slots; = KRNL_MAX_BATCH */
+#define FW_MAX_STOP	8
+
+enum fw_state {
+	FW_ST_OFF = 0,
+	FW_ST_BOOTED,		/* board parsed, waiting for CONFIGURE */
+	FW_ST_CONFIGURED,	/* placement published, weights being loaded */
+	FW_ST_RUNNING,		/* serving SUBMITs */
+	FW_ST_FAILED,		/* see ctrl->error */
+};
+
+enum fw_op {
+	FW_OP_CONFIGURE = 1,	/* mailbox cfg + ctx_limit -> placement */
+	FW_OP_START,		/* weights are in place: start serving */
+	FW_OP_SUBMIT,		/* slot, n_prompt ids in the slot's prompt buffer */
+	FW_OP_CANCEL,		/* slot */
+};
+
+#define FW_SUB_LOGITS	0x1u	/* stream every position's logits (score) */
+
+struct fw_cmd {
+	uint32_t op;		/* enum fw_op */
+	uint32_t slot;
+	uint32_t n_prompt;	/* ids already written to prompt_addr[slot] */
+	uint32_t max_new;	/* tokens to generate after the prompt */
+	uint32_t flags;		/* FW_SUB_* */
+	uint32_t n_stop;	/* stop token ids */
+	int32_t stop[FW_MAX_STOP];
+	uint64_t tag;		/* host cookie, echoed in results */
+};
+
+enum fw_res_kind {
+	FW_RES_ACK = 1,		/* a command finished: status in .status */
+	FW_RES_TOKEN,		/* a generated token */
+	FW_RES_LOGITS,		/* a score-path logits row (no new token) */
+};
+
+enum fw_finish {
+	FW_FIN_NONE = 0,
+	FW_FIN_LENGTH,		/* max_new reached */
+	FW_FIN_STOP,		/* a stop id was generated */
+	FW_FIN_CANCEL,
+	FW_FIN_CTX,		/* context limit reached */
+};
+
+#define FW_RF_FIRST	0x1u	/* first token of the request */
+#define FW_RF_LAST	0x2u	/* the slot is free after this */
+#define FW_RF_LOGITS	0x4u	/* logits_row is valid */
+
+struct fw_res {
+	uint32_t kind;		/* enum fw_res_kind */
+	uint32_t slot;
+	int32_t token;		/* FW_RES_TOKEN */
+	uint32_t pos;		/* position whose output this is */
+	uint32_t flags;		/* FW_RF_* */
+	uint32_t finish;	/* enum fw_finish, with FW_RF_LAST */
+	uint32_t logits_row;	/* with FW_RF_LOGITS: row of the logits ring */
+	int32_t status;		/* FW_RES_ACK: 0 or -FW_E* */
+	uint32_t op;		/* FW_RES_ACK: the command's op */
+	uint32_t batch;		/* rows in the step that produced this */
+	uint64_t tag;
+	uint64_t step_ns;	/* card time of that step */
+};
+
+struct fw_ctrl {
+	uint32_t magic;
+	_Atomic uint32_t state;		/* enum fw_state */
+	char error[256];		/* last failure, one line */
+
+	_Atomic uint32_t cmd_head;	/* host writes */
+	_Atomic uint32_t cmd_tail;	/* firmware writes */
+	struct fw_cmd cmd[FW_CMD_RING];
+
+	_Atomic uint32_t res_head;	/* firmware writes */
+	_Atomic uint32_t res_tail;	/* host writes */
+	struct fw_res res[FW_RES_RING];
+
+	/* CONFIGURE mailbox, written by the host before the command */
+	struct fw_model_cfg cfg;
+	uint32_t ctx_limit;		/* max positions per sequence, 0: model max */
+
+	/* published by the firmware when CONFIGURE succeeds */
+	uint32_t n_slots;
+	uint32_t ctx;			/* positions per slot */
+	uint64_t layout_addr;		/* struct fw_place[layout_count] in HBM */
+	uint32_t layout_count;
+	uint32_t prompt_cap;		/* ids per prompt buffer */
+	uint64_t prompt_addr[FW_MAX_SLOTS];
+	uint64_t logits_addr;		/* logits ring: rows of vocab f32 */
+	uint32_t logits_rows;
+	_Atomic uint32_t logits_head;	/* firmware writes */
+	_Atomic uint32_t logits_tail;	/* host writes */
+	uint64_t weight_bytes;		/* HBM taken by weights */
+	uint64_t state_bytes;		/* HBM taken by per-slot state */
+	uint64_t hbm_used;
+
+	/* counters, firmware-owned */
+	_Atomic uint64_t steps;
+	_Atomic uint64_t step_rows;
+	_Atomic uint64_t tokens;
+	_Atomic uint64_t step_ns_total;
+};
+
+#endif

@@ -1,0 +1,147 @@
+/* fw_step.c — one token step of a batch, layer by layer.
+ *
+ * Reads top to bottom like the forward pass in QWEN3NEXT.md: each line is one
+ * kernel run on the whole batch.  Activations stay in HBM scratch between
+ * kernels; the firmware writes only the small per-row arrays (ids, slots,
+ * positions, logits rows) and reads back only the chosen tokens.
+ */
+#include "fw.h"
+#include "krnl_common.h"
+
+#define F(x) krnl_f2u(x)
+
+static int run(struct fw *fw, uint32_t id, const uint64_t *args, uint32_t nargs)
+{
+	struct krnl_call c = { .id = id };
+
+	for (uint32_t i = 0; i < nargs && i < KRNL_MAX_ARGS; i++)
+		c.arg[i] = args[i];
+	return fw->hal.run(fw->hal.ctx, &c) ? -FW_EHAL : 0;
+}
+
+#define RUN(id, ...) do { \
+	const uint64_t a_[] = { __VA_ARGS__ }; \
+	int rc_ = run(fw, id, a_, sizeof(a_) / sizeof(a_[0])); \
+	if (rc_) \
+		return rc_; \
+} while (0)
+
+/* y (+)= W x over the batch. */
+static int gemv(struct fw *fw, uint64_t x, uint64_t w, uint64_t y, uint32_t n,
+		uint32_t in, uint32_t out, uint32_t xs, uint32_t ys, uint32_t dt,
+		uint32_t acc)
+{
+	RUN(KRNL_GEMV, x, w, y, n, in, out, xs, ys, dt, acc);
+	return 0;
+}
+
+static int linear_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	uint32_t h = c->hidden, nv = c->lin_nv, dv = c->lin_dv, ch = fw->lin_ch;
+	int rc;
+
+	/* proj row: [conv channels q|k|v (ch) | z (nv*dv)] thanks to FW_X_QKVZ */
+	rc = gemv(fw, s->xn, L->qkvz, s->proj, n, h, ch + nv * dv, h, s->proj_w, c->wdtype, 0);
+	if (!rc)
+		rc = gemv(fw, s->xn, L->ba, s->ba, n, h, 2 * nv, h, 2 * nv, c->wdtype, 0);
+	if (rc)
+		return rc;
+	RUN(KRNL_CONV1D_STEP, s->proj, L->conv, L->conv_state, s->slots, n, ch,
+	    c->conv_k, s->proj_w);
+	RUN(KRNL_DELTANET_STEP, s->proj, s->ba, L->alog, L->dtb, L->dn_state,
+	    s->slots, s->o, n, c->lin_nk, nv, c->lin_dk, dv, s->proj_w);
+	RUN(KRNL_RMSNORM_GATED, s->o, s->proj + (uint64_t)ch * 4, L->lnorm, s->o,
+	    n, nv, dv, s->proj_w, F(c->rms_eps));
+	return gemv(fw, s->o, L->lout, s->x, n, nv * dv, h, nv * dv, h, c->wdtype, 1);
+}
+
+static int full_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	uint32_t h = c->hidden, nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
+	int rc;
+
+	/* proj row: [queries (nh*hd) | gates (nh*hd)] thanks to FW_X_QGATE */
+	rc = gemv(fw, s->xn, L->q, s->proj, n, h, 2 * nh * hd, h, 2 * nh * hd, c->wdtype, 0);
+	if (!rc)
+		rc = gemv(fw, s->xn, L->k, s->kv_k, n, h, nkv * hd, h, nkv * hd, c->wdtype, 0);
+	if (!rc)
+		rc = gemv(fw, s->xn, L->v, s->kv_v, n, h, nkv * hd, h, nkv * hd, c->wdtype, 0);
+	if (rc)
+		return rc;
+	RUN(KRNL_ATTN_DECODE, s->proj, s->kv_k, s->kv_v, L->qn, L->kn, L->kcache,
+	    L->vcache, s->slots, s->pos, s->o, n, nh, nkv, hd, c->rope_dim,
+	    F(c->rope_theta), F(c->rms_eps), fw->ctx);
+	return gemv(fw, s->o, L->o, s->x, n, nh * hd, h, nh * hd, h, c->wdtype, 1);
+}
+
+static int moe(struct fw *fw, const struct fw_layer *L, uint32_t n)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	uint32_t h = c->hidden, E = c->n_experts;
+	int rc;
+
+	rc = gemv(fw, s->xn, L->router, s->rlogits, n, h, E, h, E, c->wdtype, 0);
+	if (rc)
+		return rc;
+	RUN(KRNL_MOE_ROUTER, s->rlogits, s->count, s->list, s->listw, n, E,
+	    c->top_k, c->norm_topk);
+	RUN(KRNL_EXPERT_FFN, s->xn, L->experts, s->count, s->list, s->listw,
+	    L->shared, L->sgate, s->x, n, h, c->moe_inter, E, c->shared_inter,
+	    c->wdtype);
+	return 0;
+}
+
+static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
+{
+	int32_t ids[FW_MAX_SLOTS], sl[FW_MAX_SLOTS], pos[FW_MAX_SLOTS], dst[FW_MAX_SLOTS];
+	const struct fw_scratch *s = &fw->s;
+	int rc = 0;
+
+	for (uint32_t r = 0; r < n; r++) {
+		ids[r] = rows[r].token;
+		sl[r] = rows[r].slot;
+		pos[r] = rows[r].pos;
+		dst[r] = rows[r].dst;
+	}
+	rc |= fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4);
+	rc |= fw->hal.write(fw->hal.ctx, s->slots, sl, n * 4);
+	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
+	rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, n * 4);
+	return rc ? -FW_EHAL : 0;
+}
+
+int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, int32_t *next)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	uint32_t h = c->hidden;
+	int rc;
+
+	if (n == 0 || n > FW_MAX_SLOTS)
+		return -FW_EINVAL;
+	rc = put_rows(fw, rows, n);
+	if (rc)
+		return rc;
+	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->wdtype);
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		const struct fw_layer *L = &fw->layer[l];
+
+		RUN(KRNL_RMSNORM, s->x, L->in_norm, s->xn, n, h, F(c->rms_eps), F(1.0f));
+		rc = c->layer_attn[l] ? full_attn(fw, L, n) : linear_attn(fw, L, n);
+		if (rc)
+			return rc;
+		RUN(KRNL_RMSNORM, s->x, L->post_norm, s->xn, n, h, F(c->rms_eps), F(1.0f));
+		rc = moe(fw, L, n);
+		if (rc)
+			return rc;
+	}
+	RUN(KRNL_LM_HEAD_ARGMAX, s->x, fw->final_norm, fw->lm_head,
+	    fw->hal.ctrl->logits_addr, s->dst, s->argmax, n, h, c->vocab,
+	    F(c->rms_eps), c->wdtype);
+	return fw->hal.read(fw->hal.ctx, s->argmax, next, n * 4) ? -FW_EHAL : 0;
+}
