@@ -1263,17 +1263,19 @@ static int run_steps(struct enc *e, size_t step, const uint8_t *s, size_t n)
 	return run_steps(e, step + 1, s, n);
 }
 
-/* Code points below U+0300 are stable under every normal form used here
- * and never combine with what precedes them, so pure Latin-1-ish text needs
- * no utf8proc pass.  Compatibility forms change some of them, though. */
+/* NFC leaves code points below U+0300 alone, and none of them combines
+ * with what precedes it: text without a lead byte >= 0xCC needs no pass.
+ * Decomposing forms split Latin-1 letters, so only ASCII is safe there. */
 static int needs_norm(const struct nc_tokenizer *t, const uint8_t *s, size_t n)
 {
+	uint8_t lim = 0xCC;
+
 	if (!t->norm_opts)
 		return 0;
-	if (t->norm_opts & UTF8PROC_COMPAT)
-		return 1;
+	if (t->norm_opts & (UTF8PROC_COMPAT | UTF8PROC_DECOMPOSE))
+		lim = 0x80;
 	for (size_t i = 0; i < n; i++)
-		if (s[i] >= 0xCC)
+		if (s[i] >= lim)
 			return 1;
 	return 0;
 }
@@ -1289,8 +1291,10 @@ static int segment(struct enc *e, const uint8_t *s, size_t n)
 	if (!needs_norm(e->t, s, n))
 		return run_steps(e, 0, s, n);
 	nl = utf8proc_map(s, (utf8proc_ssize_t)n, &norm, e->t->norm_opts);
-	if (nl < 0)
-		return nl == UTF8PROC_ERROR_NOMEM ? -ENOMEM : -EINVAL;
+	if (nl == UTF8PROC_ERROR_NOMEM)
+		return -ENOMEM;
+	if (nl < 0) /* utf8proc refused valid UTF-8: keep the text as is */
+		return run_steps(e, 0, s, n);
 	rc = run_steps(e, 0, norm, (size_t)nl);
 	free(norm);
 	return rc;

@@ -364,6 +364,76 @@ static void test_stream_split_char(void **state)
 	assert_true(nc_detok_push(&d, tok, -3, out, sizeof(out)) < 0);
 }
 
+/* A hand-made tokenizer.json: merges as strings or pairs, GPT-2 style
+ * ByteLevel regex, prefix space, ignore_merges, and refusals. */
+static struct nc_tokenizer *mini(const char *merges, const char *norm,
+				 const char *pretok, int ignore_merges)
+{
+	char json[2048], err[256];
+	struct nc_tokenizer *t = NULL;
+	int rc;
+
+	snprintf(json, sizeof(json),
+		 "{\"added_tokens\":[{\"id\":7,\"content\":\"<x>\",\"special\":true}],"
+		 "\"normalizer\":%s,\"pre_tokenizer\":%s,"
+		 "\"decoder\":{\"type\":\"ByteLevel\"},"
+		 "\"model\":{\"type\":\"BPE\",\"ignore_merges\":%s,\"vocab\":"
+		 "{\"a\":0,\"b\":1,\"c\":2,\"ab\":3,\"abc\":4,\"\xc4\xa0\":5,"
+		 "\"\xc4\xa0" "a\":6,\"\xc4\xa0" "ab\":8},\"merges\":%s}}",
+		 norm, pretok, ignore_merges ? "true" : "false", merges);
+	rc = nc_tok_load_json(&t, json, strlen(json), err, sizeof(err));
+	if (rc)
+		fprintf(stderr, "mini: %s\n", err);
+	return t;
+}
+
+static void expect_mini(struct nc_tokenizer *t, const char *s,
+			const int32_t *want, long n)
+{
+	int32_t ids[32];
+
+	assert_non_null(t);
+	assert_int_equal(nc_tok_encode(t, s, strlen(s), ids, 32), n);
+	assert_memory_equal(ids, want, (size_t)n * sizeof(*ids));
+	nc_tok_free(t);
+}
+
+#define BL_REGEX "{\"type\":\"ByteLevel\",\"add_prefix_space\":false}"
+#define BL_PREFIX "{\"type\":\"ByteLevel\",\"add_prefix_space\":true}"
+#define STR_MERGES "[\"a b\",\"ab c\",\"\xc4\xa0 a\"]"
+#define ARR_MERGES "[[\"a\",\"b\"],[\"ab\",\"c\"],[\"\xc4\xa0\",\"a\"]]"
+
+static void test_mini_json(void **state)
+{
+	const int32_t plain[] = { 4, 5, 3, 7, 2, 0 };
+	const int32_t prefix[] = { 5, 4, 5, 3, 7, 5, 2, 0 };
+	const int32_t whole[] = { 4, 8, 7, 2, 0 };
+	const char *seq = "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFC\"}]}";
+	struct nc_tokenizer *t;
+	char out[16];
+	int32_t ids[] = { 5, 4 };
+
+	expect_mini(mini(STR_MERGES, "null", BL_REGEX, 0), "abc ab<x>ca", plain, 6);
+	expect_mini(mini(ARR_MERGES, seq, BL_REGEX, 0), "abc ab<x>ca", plain, 6);
+	expect_mini(mini(STR_MERGES, "null", BL_PREFIX, 0), "abc ab<x>ca", prefix, 8);
+	expect_mini(mini(STR_MERGES, "null", BL_REGEX, 1), "abc ab<x>ca", whole, 5);
+	t = mini(STR_MERGES, "null", BL_REGEX, 0);
+	assert_int_equal(nc_tok_decode(t, ids, 2, out, sizeof(out)), 4);
+	assert_memory_equal(out, " abc", 4);
+	nc_tok_free(t);
+	/* what we do not support is refused, not half-done */
+	assert_null(mini("[\"a q\"]", "null", BL_REGEX, 0));
+	assert_null(mini("[\"a b c\"]", "null", BL_REGEX, 0));
+	assert_null(mini(STR_MERGES, "{\"type\":\"Lowercase\"}", BL_REGEX, 0));
+	assert_null(mini(STR_MERGES, "null", "{\"type\":\"Metaspace\"}", 0));
+	assert_null(mini(STR_MERGES, "null",
+			 "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(\"},"
+			 "\"behavior\":\"Isolated\"}", 0));
+	assert_null(mini(STR_MERGES, "null",
+			 "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a\"},"
+			 "\"behavior\":\"Removed\"}", 0));
+}
+
 static void test_chat(void **state)
 {
 	const struct nc_chat_msg msgs[] = {
@@ -487,6 +557,7 @@ int main(void)
 		cmocka_unit_test(test_nul_split),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_stream_split_char),
+		cmocka_unit_test(test_mini_json),
 		cmocka_unit_test(test_chat),
 		cmocka_unit_test(test_chat_default_system),
 		cmocka_unit_test(test_speed),
