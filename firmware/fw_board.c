@@ -219,6 +219,11 @@ static int parse_header(struct ctx *c, size_t len)
 		return fail(c, FW_BOARD_ERR_TRUNCATED, -1,
 			    "header totalsize %u > %zu bytes given",
 			    fdt_totalsize(c->fdt), len);
+	/* dtc writes v17; older layouts crash libfdt 1.6.1's fdt_check_full. */
+	if (fdt_version(c->fdt) < 17)
+		return fail(c, FW_BOARD_ERR_BADDTB, -1,
+			    "header version %u, want 17 or later",
+			    fdt_version(c->fdt));
 	rc = fdt_check_full(c->fdt, len);
 	if (rc)
 		return fail(c, FW_BOARD_ERR_BADDTB, -1, "bad structure: %s",
