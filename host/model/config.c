@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -281,9 +282,14 @@ static int parse_eps(const struct ctx *c, struct fw_model_cfg *cfg)
 	int rc;
 
 	rc = json_pos(c, item(c, "rms_norm_eps"), "rms_norm_eps", 0.1, &eps);
-	if (!rc)
-		cfg->rms_eps = (float)eps;
-	return rc;
+	if (rc)
+		return rc;
+	/* the card computes in float: a tiny eps would become 0 there */
+	if (eps < FLT_MIN)
+		return fail(c, NC_CFG_ERR_RANGE,
+			    "rms_norm_eps: %g underflows float", eps);
+	cfg->rms_eps = (float)eps;
+	return 0;
 }
 
 /* null, an id, or a list of ids (the first one is used). */

@@ -295,6 +295,7 @@ static const struct mut muts[] = {
 	{ "rope_scaling", "{\"type\":\"yarn\",\"factor\":4}", NC_CFG_ERR_UNSUPPORTED,
 	  "rope_scaling" },
 	{ "rms_norm_eps", "0", NC_CFG_ERR_RANGE, "rms_norm_eps" },
+	{ "rms_norm_eps", "1e-60", NC_CFG_ERR_RANGE, "rms_norm_eps: 1e-60 underflows float" },
 	{ "rms_norm_eps", "\"1e-6\"", NC_CFG_ERR_TYPE, "rms_norm_eps" },
 	{ "rms_norm_eps", NULL, NC_CFG_ERR_MISSING, "rms_norm_eps" },
 	{ "eos_token_id", "600", NC_CFG_ERR_RANGE, "eos_token_id" },
