@@ -510,11 +510,16 @@ static int map_file(const char *path, void **map, size_t *len, char *err,
 	if (fd < 0)
 		return fail(err, errlen, ST_ERR_IO, "%s: cannot open: %s",
 			    path, strerror(errno));
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st)) {
 		e = errno;
 		close(fd);
-		return fail(err, errlen, ST_ERR_IO, "%s: not a regular file%s%s",
-			    path, e ? ": " : "", e ? strerror(e) : "");
+		return fail(err, errlen, ST_ERR_IO, "%s: stat: %s", path,
+			    strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(err, errlen, ST_ERR_IO, "%s: not a regular file",
+			    path);
 	}
 	if (st.st_size < 8) {
 		close(fd);

@@ -373,6 +373,7 @@ static void test_open_errors(void **state)
 	assert_non_null(strstr(err, "too short"));
 	path_in(path, sizeof(path), "empty");
 	assert_int_equal(st_open_file(&s, path, err, sizeof(err)), -ST_ERR_IO);
+	assert_non_null(strstr(err, "empty: not a regular file"));
 	assert_int_equal(st_count(&s), 0);
 	assert_int_equal(s.nfiles, 0);
 	st_close(&s);
