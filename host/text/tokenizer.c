@@ -715,6 +715,7 @@ static int load_model(struct nc_tokenizer *t, const cJSON *root, char *err,
 	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
 	const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
 	const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+	const cJSON *dropout;
 	char sym[4];
 	int rc;
 
@@ -725,6 +726,12 @@ static int load_model(struct nc_tokenizer *t, const cJSON *root, char *err,
 	}
 	if (added && !cJSON_IsArray(added)) {
 		seterr(err, errlen, "tokenizer.json: bad added_tokens");
+		return -EINVAL;
+	}
+	dropout = cJSON_GetObjectItemCaseSensitive(model, "dropout");
+	if ((cJSON_IsNumber(dropout) && dropout->valuedouble > 0) ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(model, "byte_fallback"))) {
+		seterr(err, errlen, "tokenizer.json: BPE dropout/byte_fallback unsupported");
 		return -EINVAL;
 	}
 	t->ignore_merges = cJSON_IsTrue(

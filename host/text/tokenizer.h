@@ -10,6 +10,17 @@
  * invalid subpart becomes U+FFFD), so encode(bytes) equals HF's
  * tokenizer.encode(bytes.decode('utf-8', 'replace')).
  *
+ * Supported tokenizer.json subset (anything else is refused at load):
+ * model BPE (merges "a b" or ["a","b"], ignore_merges; no dropout or
+ * byte_fallback; a byte with no symbol is dropped, as with no unk);
+ * normalizer null, NFC/NFD/NFKC/NFKD or a Sequence of them;
+ * pre_tokenizer Split(Regex|String, Isolated) and ByteLevel (use_regex,
+ * add_prefix_space), alone or in a Sequence; decoder ByteLevel.
+ * Added tokens are all matched on the raw text; lstrip/rstrip/single_word
+ * are ignored (Qwen sets them false).  post_processor is ignored (Qwen's
+ * is null or ByteLevel, which only moves offsets).  Regexes run on PCRE2,
+ * not Oniguruma: the one known difference is that \s also matches U+180E.
+ *
  * Errors are negative errno values: -EINVAL bad argument or bad id,
  * -ENOMEM out of memory, -EIO file problems (load only).
  * A loaded tokenizer is read-only and may be shared between threads.
