@@ -199,7 +199,7 @@ static int parse_layer_types(const struct ctx *c, const cJSON *lt,
 static int parse_layers(const struct ctx *c, struct fw_model_cfg *cfg)
 {
 	const cJSON *lt = item(c, "layer_types");
-	uint32_t iv, i;
+	uint32_t iv = 0, i;
 	int rc;
 
 	if (lt && !cJSON_IsNull(lt))
@@ -247,7 +247,7 @@ static int check_rope_kind(const struct ctx *c, const cJSON *rp)
 static int parse_rope(const struct ctx *c, struct fw_model_cfg *cfg)
 {
 	const cJSON *rp = item(c, "rope_parameters");
-	double theta, prf;
+	double theta = 0, prf = 0;
 	uint32_t rd;
 	int rc;
 
@@ -278,7 +278,7 @@ static int parse_rope(const struct ctx *c, struct fw_model_cfg *cfg)
 
 static int parse_eps(const struct ctx *c, struct fw_model_cfg *cfg)
 {
-	double eps;
+	double eps = 0;
 	int rc;
 
 	rc = json_pos(c, item(c, "rms_norm_eps"), "rms_norm_eps", 0.1, &eps);
@@ -296,7 +296,7 @@ static int parse_eps(const struct ctx *c, struct fw_model_cfg *cfg)
 static int parse_eos(const struct ctx *c, struct fw_model_cfg *cfg)
 {
 	const cJSON *j = item(c, "eos_token_id");
-	uint32_t id;
+	uint32_t id = 0;
 	int rc;
 
 	cfg->eos_id = -1;
@@ -361,7 +361,7 @@ static int parse_dtype(const struct ctx *c, struct fw_model_cfg *cfg)
 static int check_unsupported(const struct ctx *c)
 {
 	const cJSON *j = item(c, "mlp_only_layers");
-	uint32_t step;
+	uint32_t step = 0;
 	int rc;
 
 	if (j && !cJSON_IsArray(j))

@@ -154,7 +154,7 @@ static int parse_shape(struct ent *e, const cJSON *shape, const char *fname,
 {
 	const char *nm = e->t.name;
 	const cJSON *c;
-	uint64_t numel = 1, d;
+	uint64_t numel = 1, d = 0;
 	int n = 0;
 
 	if (!cJSON_IsArray(shape))
@@ -725,8 +725,8 @@ static int open_index(struct st_set *s, const char *dir, const char *ipath,
 {
 	const cJSON *wm;
 	cJSON *root;
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0;
 	int rc;
 
 	rc = read_all(ipath, &buf, &len, err, errlen);

@@ -265,7 +265,7 @@ static void test_single_roundtrip(void **state)
 
 static void put_index(const char *name, const char *const *map, int n)
 {
-	char hdr[4096], *p = hdr, path[256];
+	char hdr[4096], *p = hdr, path[512];
 	FILE *f;
 	int i;
 
