@@ -17,6 +17,7 @@
 #define NC_MAGIC0		'N'
 #define NC_MAGIC1		'C'
 #define NC_VERSION		1
+#define NC_DEFAULT_PORT		7437	/* UDP port of the appliance */
 #define NC_MAX_PKT		1472	/* UDP payload bound: 1500 MTU - IPv4 - UDP */
 #define NC_HDR_LEN		24
 #define NC_FRAG_HDR_LEN		12
