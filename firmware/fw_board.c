@@ -94,7 +94,7 @@ static int get_prop(struct ctx *c, int node, const char *name, int want,
 
 static int get_u32(struct ctx *c, int node, const char *name, uint32_t *v)
 {
-	const void *p;
+	const void *p = NULL;
 	int rc = get_prop(c, node, name, 4, &p, NULL);
 
 	if (rc)
@@ -105,7 +105,7 @@ static int get_u32(struct ctx *c, int node, const char *name, uint32_t *v)
 
 static int get_u64(struct ctx *c, int node, const char *name, uint64_t *v)
 {
-	const void *p;
+	const void *p = NULL;
 	int rc = get_prop(c, node, name, 8, &p, NULL);
 
 	if (rc)
@@ -134,8 +134,8 @@ static int check_str(struct ctx *c, int node, const char *name,
 static int get_str(struct ctx *c, int node, const char *name,
 		   char *dst, size_t cap, int allow_empty)
 {
-	const void *p;
-	int len, rc = get_prop(c, node, name, -1, &p, &len);
+	const void *p = NULL;
+	int len = 0, rc = get_prop(c, node, name, -1, &p, &len);
 
 	if (rc)
 		return rc;
@@ -408,8 +408,8 @@ static int parse_nics(struct ctx *c, struct fw_board *b)
 static int parse_port_args(struct ctx *c, int node, struct fw_cu *cu)
 {
 	static const char *pn = "nextcard,port-args";
-	const void *p;
-	int len, rc, pos = 0;
+	const void *p = NULL;
+	int len = 0, rc, pos = 0;
 
 	if ((rc = get_prop(c, node, pn, -1, &p, &len)))
 		return rc;
@@ -445,7 +445,7 @@ static int parse_port_banks(struct ctx *c, int node, const struct fw_board *b,
 			    struct fw_cu *cu)
 {
 	static const char *pn = "nextcard,port-banks";
-	const void *p;
+	const void *p = NULL;
 	int rc;
 
 	if ((rc = get_prop(c, node, pn, (int)(8 * cu->n_ports), &p, NULL)))

@@ -163,6 +163,7 @@ static int check_cfg(struct fw *fw)
 	CHECK(2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv <= KRNL_MAX_CHAN, "conv channels exceed %u", KRNL_MAX_CHAN);
 	CHECK(c->conv_k >= 2 && c->conv_k <= KRNL_MAX_CONV_K, "linear_conv_kernel_dim %u out of 2..%u", c->conv_k, KRNL_MAX_CONV_K);
 	CHECK(c->n_kv_heads && c->n_heads % c->n_kv_heads == 0, "attention heads %u not a multiple of kv heads %u", c->n_heads, c->n_kv_heads);
+	CHECK(c->n_heads / c->n_kv_heads <= 16, "more than 16 query heads per kv head (%u)", c->n_heads / c->n_kv_heads);
 	CHECK(c->n_heads <= KRNL_MAX_HEADS && c->head_dim && c->head_dim <= KRNL_MAX_HEAD_DIM, "attention head_dim %u too large", c->head_dim);
 	CHECK(c->n_heads * c->head_dim <= KRNL_MAX_HIDDEN, "attention width %u too wide", c->n_heads * c->head_dim);
 	CHECK(c->rope_dim % 2 == 0 && c->rope_dim <= c->head_dim, "rotary dims %u invalid", c->rope_dim);

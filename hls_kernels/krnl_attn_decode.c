@@ -4,6 +4,8 @@
 #include "krnl_common.h"
 #include "krnl_attn_decode.h"
 
+#define ATT_MAX_GROUP 16	/* query heads per kv head */
+
 static void norm_rope(float *x, const float *src, const float *w, uint32_t hd,
 		      uint32_t rd, float eps, const float *cs, const float *sn)
 {
@@ -60,7 +62,8 @@ void krnl_attn_decode(const float *qg, const float *k, const float *v,
 #pragma HLS INTERFACE s_axilite port=maxctx
 #pragma HLS INTERFACE s_axilite port=return
 	float cs[KRNL_MAX_HEAD_DIM / 2], sn[KRNL_MAX_HEAD_DIM / 2];
-	float q[KRNL_MAX_HEAD_DIM], acc[KRNL_MAX_HEAD_DIM];
+	float q[ATT_MAX_GROUP][KRNL_MAX_HEAD_DIM], acc[ATT_MAX_GROUP][KRNL_MAX_HEAD_DIM];
+	float m[ATT_MAX_GROUP], l[ATT_MAX_GROUP];
 	uint32_t group = nh / nkv;
 	float scale = 1.0f / sqrtf((float)hd);
 
@@ -94,19 +97,26 @@ kv_in:
 				vc[at + i] = v[((uint64_t)r * nkv + h) * hd + i];
 			}
 		}
-head:
-		for (uint32_t h = 0; h < KRNL_MAX_HEADS; h++) {
-			if (h >= nh)
+kv_head:
+		/* each kv head's cache is streamed once for its whole query group */
+		for (uint32_t g = 0; g < KRNL_MAX_HEADS; g++) {
+			if (g >= nkv)
 				break;
 			const float *qr = qg + (uint64_t)r * 2 * nh * hd;
-			norm_rope(q, qr + (uint64_t)h * hd, qnw, hd, rd, eps, cs, sn);
-			uint64_t hb = cbase + (uint64_t)(h / group) * maxctx * hd;
-			float m = -INFINITY, l = 0.0f;
+			uint64_t hb = cbase + (uint64_t)g * maxctx * hd;
 
-			for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-				if (i >= hd)
+			for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
+				if (j >= group)
 					break;
-				acc[i] = 0.0f;
+				norm_rope(q[j], qr + (uint64_t)(g * group + j) * hd, qnw, hd,
+					  rd, eps, cs, sn);
+				m[j] = -INFINITY;
+				l[j] = 0.0f;
+				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+					if (i >= hd)
+						break;
+					acc[j][i] = 0.0f;
+				}
 			}
 ctx:
 			for (uint32_t t = 0; t < KRNL_MAX_CTX; t++) {
@@ -114,31 +124,40 @@ ctx:
 					break;
 				const float *kt = kc + hb + (uint64_t)t * hd;
 				const float *vt = vc + hb + (uint64_t)t * hd;
-				float sc = 0.0f;
-				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-#pragma HLS PIPELINE II=1
-					if (i >= hd)
+				for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
+					if (j >= group)
 						break;
-					sc += q[i] * kt[i];
-				}
-				sc *= scale;
-				float mn = sc > m ? sc : m;
-				float corr = expf(m - mn), e = expf(sc - mn);
-				l = l * corr + e;
-				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+					float sc = 0.0f;
+					for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
 #pragma HLS PIPELINE II=1
-					if (i >= hd)
-						break;
-					acc[i] = acc[i] * corr + e * vt[i];
+						if (i >= hd)
+							break;
+						sc += q[j][i] * kt[i];
+					}
+					sc *= scale;
+					float mn = sc > m[j] ? sc : m[j];
+					float corr = expf(m[j] - mn), e = expf(sc - mn);
+					l[j] = l[j] * corr + e;
+					for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+#pragma HLS PIPELINE II=1
+						if (i >= hd)
+							break;
+						acc[j][i] = acc[j][i] * corr + e * vt[i];
+					}
+					m[j] = mn;
 				}
-				m = mn;
 			}
-			const float *gate = qr + (uint64_t)nh * hd + (uint64_t)h * hd;
-			float *o = out + ((uint64_t)r * nh + h) * hd;
-			for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-				if (i >= hd)
+			for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
+				if (j >= group)
 					break;
-				o[i] = acc[i] / l * krnl_sigmoid(gate[i]);
+				uint32_t h = g * group + j;
+				const float *gate = qr + (uint64_t)nh * hd + (uint64_t)h * hd;
+				float *o = out + ((uint64_t)r * nh + h) * hd;
+				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+					if (i >= hd)
+						break;
+					o[i] = acc[j][i] / l[j] * krnl_sigmoid(gate[i]);
+				}
 			}
 		}
 	}

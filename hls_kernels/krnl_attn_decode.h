@@ -8,7 +8,7 @@
  *   pos[r]: position of the token; it is written to the cache, then attends 0..pos
  *   out row r: [nh*hd] = softmax(q k^T / sqrt(hd)) v * sigmoid(gate)
  * RoPE (rotate-half) on the first rd dims with base theta; query head h reads
- * kv head h / (nh/nkv). */
+ * kv head h / (nh/nkv), at most 16 query heads per kv head. */
 void krnl_attn_decode(const float *qg, const float *k, const float *v,
 		      const float *qnw, const float *knw, float *kc, float *vc,
 		      const int32_t *slots, const int32_t *pos, float *out,

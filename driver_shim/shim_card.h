@@ -1,0 +1,54 @@
+/* shim_card.h — internals shared by the generic card layer and its backends.
+ *
+ * Both backends run the same firmware in a host thread; they differ only in
+ * what a kernel run and a card memory access are (the register/BO layer).
+ */
+#ifndef SHIM_CARD_H
+#define SHIM_CARD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "fw.h"
+#include "shim.h"
+
+struct shim_card;
+
+struct shim_backend {
+	const char *name;
+	int (*open)(struct shim_card *c, const char *arg, char *err, size_t errlen);
+	void (*close)(struct shim_card *c);
+	int (*run)(struct shim_card *c, const struct krnl_call *k);
+	int (*read)(struct shim_card *c, uint64_t addr, void *dst, uint64_t n);
+	int (*write)(struct shim_card *c, uint64_t addr, const void *src, uint64_t n);
+	int (*fill)(struct shim_card *c, uint64_t addr, uint8_t v, uint64_t n);
+};
+
+struct shim_counters {
+	_Atomic uint64_t bank_rd[SHIM_MAX_BANKS], bank_wr[SHIM_MAX_BANKS];
+	_Atomic uint64_t krnl_calls[KRNL_COUNT], krnl_rd[KRNL_COUNT], krnl_wr[KRNL_COUNT];
+	_Atomic uint64_t krnl_ns[KRNL_COUNT];
+	_Atomic uint64_t fw_rd, fw_wr, dma_rd, dma_wr;
+	_Atomic uint64_t experts_fetched, expert_rows, expert_weight_bytes;
+};
+
+struct shim_card {
+	const struct shim_backend *be;
+	void *priv;			/* backend state */
+	struct fw_board board;		/* as the host read the DTB */
+	struct fw_ctrl *ctrl;		/* set by the backend's open */
+	struct fw fw;			/* the firmware's memory */
+	pthread_t thread;
+	int thread_up;
+	atomic_int stop;
+	atomic_uint doorbell;
+	struct shim_counters cnt;
+};
+
+/* Count n bytes at addr against the banks they fall in (and kernel k, or -1). */
+void shim_account(struct shim_card *c, int k, uint64_t addr, uint64_t n, int wr);
+uint64_t shim_now_ns(void);
+
+extern const struct shim_backend shim_emu_backend;
+extern const struct shim_backend shim_xrt_backend;
+
+#endif

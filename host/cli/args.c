@@ -1,0 +1,74 @@
+/* args.c — strict parsing of command-line values. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/args.h"
+
+#define MAX_IDS (1u << 22)
+
+int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int nc_parse_ids(const char *s, int32_t **ids, uint32_t *n, char *err, size_t errlen)
+{
+	uint32_t cap = 1, k = 0;
+	int32_t *v;
+
+	*ids = NULL;
+	*n = 0;
+	for (const char *p = s; *p; p++)
+		cap += *p == ',';
+	if (cap > MAX_IDS) {
+		snprintf(err, errlen, "too many ids (%u, at most %u)", cap, MAX_IDS);
+		return -1;
+	}
+	v = malloc(cap * sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (const char *p = s;; p++) {
+		char *end;
+		unsigned long long x;
+
+		if (*p < '0' || *p > '9') {
+			snprintf(err, errlen, "bad id list at '%.16s' (want 5,17,42)", p);
+			free(v);
+			return -1;
+		}
+		errno = 0;
+		x = strtoull(p, &end, 10);
+		if (errno || x > INT32_MAX || (*end && *end != ',')) {
+			snprintf(err, errlen, "bad id list at '%.16s' (want 5,17,42)", p);
+			free(v);
+			return -1;
+		}
+		v[k++] = (int32_t)x;
+		p = end;
+		if (!*p)
+			break;
+	}
+	*ids = v;
+	*n = k;
+	return 0;
+}
+
+void nc_print_ids(const int32_t *ids, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		printf("%s%d", i ? "," : "", ids[i]);
+	printf("\n");
+}

@@ -1,0 +1,169 @@
+/* cmd_info.c — `nextcard info --model DIR`: what the model is and where it
+ * would live on the card.  Needs only config.json: the placement is computed
+ * by the firmware on the chosen card, weights are not loaded. */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "model/config.h"
+#include "firmware/fw_place.h"
+#include "model/engine.h"
+
+struct counts {
+	double total, active, embed, head, attn, lin, router, experts, shared, norms;
+};
+
+static void count(const struct fw_model_cfg *c, struct counts *n)
+{
+	double h = c->hidden, e3 = 3.0 * h * c->moe_inter;
+
+	memset(n, 0, sizeof(*n));
+	n->embed = h * c->vocab;
+	n->head = h * c->vocab;
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		if (c->layer_attn[l]) {
+			double hd = c->head_dim;
+			n->attn += h * hd * (2.0 * c->n_heads + 2.0 * c->n_kv_heads) +
+				   h * c->n_heads * hd + 2 * hd;
+		} else {
+			double ch = 2.0 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+			n->lin += h * (ch + c->lin_nv * c->lin_dv) + h * 2.0 * c->lin_nv +
+				  ch * c->conv_k + 2.0 * c->lin_nv + c->lin_dv +
+				  (double)c->lin_nv * c->lin_dv * h;
+		}
+		n->router += h * c->n_experts;
+		n->experts += e3 * c->n_experts;
+		n->shared += 3.0 * h * c->shared_inter + (c->shared_inter ? h : 0);
+		n->norms += 2 * h;
+	}
+	n->norms += h;
+	n->total = n->embed + n->head + n->attn + n->lin + n->router + n->experts +
+		   n->shared + n->norms;
+	n->active = n->total - n->experts + e3 * c->top_k * c->n_layers;
+}
+
+static void layer_map(const struct fw_model_cfg *c)
+{
+	printf("layers: %u (", c->n_layers);
+	for (uint32_t l = 0; l < c->n_layers; l++)
+		putchar(c->layer_attn[l] ? 'A' : 'L');
+	printf(")  L = Gated DeltaNet, A = gated full attention; every layer MoE\n");
+	printf("hidden %u, vocab %u, context %u\n", c->hidden, c->vocab, c->max_ctx);
+	printf("deltanet: %u key heads x %u, %u value heads x %u, conv %u\n", c->lin_nk,
+	       c->lin_dk, c->lin_nv, c->lin_dv, c->conv_k);
+	printf("attention: %u q heads / %u kv heads x %u, rotary %u dims, theta %g\n",
+	       c->n_heads, c->n_kv_heads, c->head_dim, c->rope_dim, (double)c->rope_theta);
+	printf("moe: %u experts, top %u%s, expert width %u, shared expert width %u\n",
+	       c->n_experts, c->top_k, c->norm_topk ? " (renormalised)" : "",
+	       c->moe_inter, c->shared_inter);
+}
+
+static int placement(const char *dir, const char *card, const char *board,
+		     const struct fw_model_cfg *cfg)
+{
+	struct shim_card *sc;
+	struct fw_ctrl *ctrl;
+	char dtb[PATH_MAX], err[256];
+	struct fw_cmd c = { .op = FW_OP_CONFIGURE };
+	uint64_t per_bank[SHIM_MAX_BANKS] = { 0 };
+
+	if (!board)
+		board = nc_engine_default_board(card, dtb, sizeof(dtb));
+	sc = shim_open(card, board, err, sizeof(err));
+	if (!sc) {
+		fprintf(stderr, "nextcard info: %s\n", err);
+		return 1;
+	}
+	ctrl = shim_ctrl(sc);
+	ctrl->cfg = *cfg;
+	ctrl->ctx_limit = cfg->max_ctx < 4096 ? cfg->max_ctx : 4096;
+	ctrl->cmd[0] = c;
+	atomic_store(&ctrl->cmd_head, 1);
+	shim_kick(sc);
+	while (atomic_load(&ctrl->res_head) == 0)
+		;
+	if (ctrl->res[0].status) {
+		printf("placement on %s (%s): does not fit: %s\n", card, board, ctrl->error);
+		shim_close(sc);
+		return 0;
+	}
+	uint32_t n = ctrl->layout_count;
+	struct fw_place *pl = calloc(n, sizeof(*pl));
+	if (!pl || shim_read(sc, ctrl->layout_addr, pl, (uint64_t)n * sizeof(*pl))) {
+		fprintf(stderr, "nextcard info: cannot read the placement\n");
+		free(pl);
+		shim_close(sc);
+		return 1;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (pl[i].bank < SHIM_MAX_BANKS)
+			per_bank[pl[i].bank] += pl[i].bytes;
+	printf("placement on %s (%s): %u tensors, weights %.1f MiB, per-slot state x%u %.1f MiB,"
+	       " HBM used %.1f MiB, context %u\n", card, board, n, ctrl->weight_bytes / 1048576.0,
+	       ctrl->n_slots, ctrl->state_bytes / 1048576.0, ctrl->hbm_used / 1048576.0, ctrl->ctx);
+	printf("weights per bank (MiB):");
+	for (uint32_t b = 0; b < SHIM_MAX_BANKS; b++)
+		if (per_bank[b])
+			printf(" %u:%.2f", b, per_bank[b] / 1048576.0);
+	printf("\n");
+	for (uint32_t i = 0; i < n && i < 64; i++)
+		printf("  %-20s layer %-3u bank %-2u addr 0x%010llx %10llu bytes %s\n",
+		       fw_tkind_name(pl[i].kind), pl[i].layer, pl[i].bank,
+		       (unsigned long long)pl[i].addr, (unsigned long long)pl[i].bytes,
+		       pl[i].dtype == FW_DT_BF16 ? "bf16" : "f32");
+	if (n > 64)
+		printf("  ... %u more\n", n - 64);
+	free(pl);
+	(void)dir;
+	shim_close(sc);
+	return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' },
+		{ "card", required_argument, 0, 'c' },
+		{ "board", required_argument, 0, 'b' },
+		{ 0, 0, 0, 0 },
+	};
+	const char *dir = NULL, *card = "emu", *board = NULL;
+	struct fw_model_cfg cfg;
+	struct counts n;
+	char err[256];
+	int o;
+
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (o == 'm')
+			dir = optarg;
+		else if (o == 'c')
+			card = optarg;
+		else if (o == 'b')
+			board = optarg;
+		else {
+			fprintf(stderr, "nextcard info: unknown or incomplete option (usage: nextcard info --model DIR [--card emu] [--board DTB])\n");
+			return 2;
+		}
+	}
+	if (!dir || optind < argc) {
+		fprintf(stderr, "nextcard info: --model DIR is required (usage: nextcard info --model DIR [--card emu] [--board DTB])\n");
+		return 2;
+	}
+	if (nc_config_load(dir, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "nextcard info: %s\n", err);
+		return 1;
+	}
+	layer_map(&cfg);
+	count(&cfg, &n);
+	printf("parameters: total %.0f (%.3f G), active per token %.0f (%.3f G)\n",
+	       n.total, n.total / 1e9, n.active, n.active / 1e9);
+	printf("  embed %.0f, lm_head %.0f, deltanet %.0f, attention %.0f, router %.0f,"
+	       " experts %.0f, shared %.0f, norms %.0f\n", n.embed, n.head, n.lin, n.attn,
+	       n.router, n.experts, n.shared, n.norms);
+	return placement(dir, card, board, &cfg);
+}

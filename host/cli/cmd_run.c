@@ -1,0 +1,269 @@
+/* cmd_run.c — `nextcard score` and `nextcard generate`: one sequence through
+ * the card, teacher-forced or greedy.
+ *
+ *   nextcard score    --model DIR --ids 5,17,42 --logits-out FILE
+ *   nextcard generate --model DIR --ids 5,17,42 --max-new N [--stats] [--stop-ids 1,2]
+ * Common: [--card emu|xrt[:N]] [--board DTB] [--ctx N]
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "model/engine.h"
+
+struct run_args {
+	struct nc_engine_opts eo;
+	int32_t *ids, *stop;
+	uint32_t n_ids, n_stop, max_new;
+	const char *logits_out;
+	int stats;
+};
+
+static int usage(const char *cmd, const char *why)
+{
+	fprintf(stderr, "nextcard %s: %s (usage: nextcard %s --model DIR --ids 1,2,3 %s"
+		"[--card emu|xrt[:N]] [--board DTB] [--ctx N])\n", cmd, why, cmd,
+		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] "
+				     : "--logits-out FILE ");
+	return 2;
+}
+
+static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' },
+		{ "ids", required_argument, 0, 'i' },
+		{ "card", required_argument, 0, 'c' },
+		{ "board", required_argument, 0, 'b' },
+		{ "ctx", required_argument, 0, 'x' },
+		{ "max-new", required_argument, 0, 'n' },
+		{ "logits-out", required_argument, 0, 'o' },
+		{ "stop-ids", required_argument, 0, 's' },
+		{ "stats", no_argument, 0, 'S' },
+		{ 0, 0, 0, 0 },
+	};
+	char err[256];
+	int o;
+
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 'm': a->eo.model_dir = optarg; break;
+		case 'c': a->eo.card = optarg; break;
+		case 'b': a->eo.board = optarg; break;
+		case 'o': a->logits_out = optarg; break;
+		case 'S': a->stats = 1; break;
+		case 'x':
+			if (nc_parse_u32(optarg, 1, 1u << 20, &a->eo.ctx_limit))
+				return usage(cmd, "--ctx wants a number 1..1048576");
+			break;
+		case 'n':
+			if (nc_parse_u32(optarg, 1, 1u << 20, &a->max_new))
+				return usage(cmd, "--max-new wants a number 1..1048576");
+			break;
+		case 'i':
+			free(a->ids);
+			if (nc_parse_ids(optarg, &a->ids, &a->n_ids, err, sizeof(err)))
+				return usage(cmd, err);
+			break;
+		case 's':
+			free(a->stop);
+			if (nc_parse_ids(optarg, &a->stop, &a->n_stop, err, sizeof(err)))
+				return usage(cmd, err);
+			if (a->n_stop > FW_MAX_STOP)
+				return usage(cmd, "too many --stop-ids");
+			break;
+		default:
+			return usage(cmd, "unknown or incomplete option");
+		}
+	}
+	if (optind < argc)
+		return usage(cmd, "unexpected argument");
+	if (!a->eo.model_dir)
+		return usage(cmd, "--model is required");
+	if (!a->ids)
+		return usage(cmd, "--ids is required");
+	if (!strcmp(cmd, "score") && !a->logits_out)
+		return usage(cmd, "--logits-out is required");
+	if (strcmp(cmd, "score") && !a->max_new)
+		return usage(cmd, "--max-new is required");
+	return 0;
+}
+
+static void free_args(struct run_args *a)
+{
+	free(a->ids);
+	free(a->stop);
+}
+
+int cmd_score(int argc, char **argv)
+{
+	struct run_args a = { 0 };
+	struct nc_engine *e = NULL;
+	struct fw_res r;
+	char err[512];
+	float *row = NULL;
+	FILE *f = NULL;
+	uint32_t slot, got = 0;
+	int rc = parse("score", argc, argv, &a);
+
+	if (rc)
+		goto out;
+	rc = 1;
+	if (nc_engine_open(&e, &a.eo, err, sizeof(err))) {
+		fprintf(stderr, "nextcard score: %s\n", err);
+		goto out;
+	}
+	row = malloc((size_t)e->cfg.vocab * sizeof(float));
+	f = fopen(a.logits_out, "wb");
+	if (!row || !f) {
+		fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
+		goto out;
+	}
+	if (nc_engine_submit(e, a.ids, a.n_ids, 1, FW_SUB_LOGITS, NULL, 0, 0, &slot,
+			     err, sizeof(err))) {
+		fprintf(stderr, "nextcard score: %s\n", err);
+		goto out;
+	}
+	while (got < a.n_ids) {
+		int w = nc_engine_wait(e, &r, 60000);
+
+		if (w <= 0) {
+			fprintf(stderr, "nextcard score: card %s: %s\n", w ? "failed" : "timed out",
+				e->ctrl->error);
+			goto out;
+		}
+		if (r.kind == FW_RES_ACK && r.status) {
+			fprintf(stderr, "nextcard score: request refused: %s\n", e->ctrl->error);
+			goto out;
+		}
+		if (!(r.flags & FW_RF_LOGITS))
+			continue;
+		if (nc_engine_take_logits(e, r.logits_row, row) ||
+		    fwrite(row, sizeof(float), e->cfg.vocab, f) != e->cfg.vocab) {
+			fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
+			goto out;
+		}
+		got++;
+	}
+	rc = 0;
+out:
+	if (f && fclose(f) && !rc) {
+		fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
+		rc = 1;
+	}
+	free(row);
+	nc_engine_close(e);
+	free_args(&a);
+	return rc;
+}
+
+/* Active weight bytes per decoded token: every dense weight, one embedding
+ * row, top_k routed experts and the shared expert in each layer. */
+static double active_floor(const struct fw_model_cfg *c)
+{
+	double es = c->wdtype == FW_DT_BF16 ? 2 : 4, h = c->hidden, sum = 0;
+
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		if (c->layer_attn[l])
+			sum += es * h * (2.0 * c->n_heads * c->head_dim + 2.0 * c->n_kv_heads * c->head_dim +
+					 c->n_heads * c->head_dim) + 4.0 * 2 * c->head_dim;
+		else {
+			double ch = 2.0 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+			sum += es * h * (ch + c->lin_nv * c->lin_dv + 2.0 * c->lin_nv) +
+			       es * h * c->lin_nv * c->lin_dv +
+			       4.0 * (ch * c->conv_k + 2.0 * c->lin_nv + c->lin_dv);
+		}
+		sum += es * h * c->n_experts;					/* router */
+		sum += es * 3.0 * h * c->moe_inter * c->top_k;			/* routed */
+		sum += es * 3.0 * h * c->shared_inter + (c->shared_inter ? 4.0 * h : 0);
+		sum += 4.0 * 2 * h;						/* norms */
+	}
+	return sum + es * h + 4.0 * h + es * h * c->vocab;
+}
+
+static void print_stats(struct nc_engine *e, uint32_t tokens)
+/* tokens: steps run, each one position of this single sequence */
+{
+	struct shim_stats st;
+	double total = 0, t = tokens ? tokens : 1;
+	double ebytes = 3.0 * e->cfg.hidden * e->cfg.moe_inter *
+			(e->cfg.wdtype == FW_DT_BF16 ? 2 : 4);
+
+	shim_get_stats(e->card, &st);
+	for (int k = 0; k < KRNL_COUNT; k++)
+		total += (double)st.krnl_rd[k];
+	printf("stats: %u token steps measured (prompt and decode steps alike: one position per"
+	       " sequence per step)\n", tokens);
+	printf("stats: hbm bytes read per step %.0f (kernels), firmware control %.0f\n",
+	       total / t, (double)st.fw_rd / t);
+	printf("stats: active-weight floor per step %.0f bytes, ratio %.3f\n",
+	       active_floor(&e->cfg), total / t / active_floor(&e->cfg));
+	for (int k = 0; k < KRNL_COUNT; k++)
+		if (st.krnl_calls[k])
+			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per step\n",
+			       krnl_names[k], st.krnl_rd[k] / t, st.krnl_wr[k] / t,
+			       st.krnl_calls[k] / t);
+	printf("stats: expert weight bytes per step %.0f = distinct experts %.2f x %.0f bytes"
+	       " (%s); rows served per expert fetch %.2f\n",
+	       st.expert_weight_bytes / t, st.experts_fetched / t, ebytes,
+	       (double)st.expert_weight_bytes == st.experts_fetched * ebytes ? "equal" : "MISMATCH",
+	       st.experts_fetched ? (double)st.expert_rows / st.experts_fetched : 0.0);
+}
+
+int cmd_generate(int argc, char **argv)
+{
+	struct run_args a = { 0 };
+	struct nc_engine *e = NULL;
+	struct fw_res r;
+	char err[512];
+	int32_t *out = NULL;
+	uint32_t slot, n = 0;
+	int rc = parse("generate", argc, argv, &a);
+
+	if (rc)
+		goto out;
+	rc = 1;
+	out = malloc(a.max_new * sizeof(*out));
+	if (!out || nc_engine_open(&e, &a.eo, err, sizeof(err))) {
+		fprintf(stderr, "nextcard generate: %s\n", out ? err : "out of memory");
+		goto out;
+	}
+	shim_reset_stats(e->card);	/* count from the first step on */
+	if (nc_engine_submit(e, a.ids, a.n_ids, a.max_new, 0, a.stop, a.n_stop, 0, &slot,
+			     err, sizeof(err))) {
+		fprintf(stderr, "nextcard generate: %s\n", err);
+		goto out;
+	}
+	for (;;) {
+		int w = nc_engine_wait(e, &r, 60000);
+
+		if (w <= 0) {
+			fprintf(stderr, "nextcard generate: card %s: %s\n",
+				w ? "failed" : "timed out", e->ctrl->error);
+			goto out;
+		}
+		if (r.kind == FW_RES_ACK && r.status) {
+			fprintf(stderr, "nextcard generate: request refused: %s\n", e->ctrl->error);
+			goto out;
+		}
+		if (r.kind != FW_RES_TOKEN)
+			continue;
+		if (r.token >= 0 && n < a.max_new)
+			out[n++] = r.token;
+		if (r.flags & FW_RF_LAST)
+			break;
+	}
+	nc_print_ids(out, n);
+	if (a.stats)
+		print_stats(e, (uint32_t)atomic_load(&e->ctrl->steps));
+	rc = 0;
+out:
+	free(out);
+	nc_engine_close(e);
+	free_args(&a);
+	return rc;
+}

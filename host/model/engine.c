@@ -1,0 +1,281 @@
+/* engine.c — model bring-up and the host side of the rings. */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "model/config.h"
+#include "model/engine.h"
+#include "model/image.h"
+
+#define DEFAULT_CTX 4096u
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *nc_engine_default_board(const char *card, char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *env = getenv("NEXTCARD_BOARD");
+	const char *name = card && !strncmp(card, "xrt", 3) ? "u55c" : "emu";
+
+	if (env && *env)
+		return env;
+	if (n <= 0)
+		return "build/board/emu.dtb";
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	/* build/nextcard -> build/board; build/rel/tests/x -> build/board */
+	snprintf(buf, len, "%s/board/%s.dtb", exe, name);
+	if (access(buf, R_OK) == 0)
+		return buf;
+	snprintf(buf, len, "%s/../../board/%s.dtb", exe, name);
+	if (access(buf, R_OK) == 0)
+		return buf;
+	snprintf(buf, len, "build/board/%s.dtb", name);
+	return buf;
+}
+
+static int post_cmd(struct nc_engine *e, const struct fw_cmd *c)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+	uint32_t head = atomic_load_explicit(&ctrl->cmd_head, memory_order_relaxed);
+
+	if (head - atomic_load_explicit(&ctrl->cmd_tail, memory_order_acquire) >= FW_CMD_RING)
+		return -1;
+	ctrl->cmd[head % FW_CMD_RING] = *c;
+	atomic_store_explicit(&ctrl->cmd_head, head + 1, memory_order_release);
+	shim_kick(e->card);
+	return 0;
+}
+
+int nc_engine_poll(struct nc_engine *e, struct fw_res *r)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+	uint32_t tail = atomic_load_explicit(&ctrl->res_tail, memory_order_relaxed);
+
+	if (tail == atomic_load_explicit(&ctrl->res_head, memory_order_acquire)) {
+		if (atomic_load_explicit(&ctrl->state, memory_order_acquire) == FW_ST_FAILED)
+			return -1;
+		return 0;
+	}
+	*r = ctrl->res[tail % FW_RES_RING];
+	atomic_store_explicit(&ctrl->res_tail, tail + 1, memory_order_release);
+	if (r->kind != FW_RES_ACK && (r->flags & FW_RF_LAST) && r->slot < 32)
+		e->slot_busy &= ~(1u << r->slot);
+	if (r->kind == FW_RES_ACK && r->op == FW_OP_SUBMIT && r->status && r->slot < 32)
+		e->slot_busy &= ~(1u << r->slot);
+	return 1;
+}
+
+int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms)
+{
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	unsigned spins = 0;
+
+	for (;;) {
+		int rc = nc_engine_poll(e, r);
+
+		if (rc)
+			return rc;
+		if (now_ns() > end)
+			return 0;
+		if (++spins < 256) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 10000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Post a control command and wait for its ACK (no requests are in flight). */
+static int control(struct nc_engine *e, uint32_t op, const char *what, char *err,
+		   size_t errlen)
+{
+	struct fw_cmd c = { .op = op };
+	struct fw_res r;
+
+	if (post_cmd(e, &c)) {
+		snprintf(err, errlen, "%s: command ring full", what);
+		return -1;
+	}
+	for (;;) {
+		int rc = nc_engine_wait(e, &r, 60000);
+		if (rc <= 0) {
+			snprintf(err, errlen, "%s: card %s: %s", what,
+				 rc ? "failed" : "timed out", e->ctrl->error);
+			return -1;
+		}
+		if (r.kind == FW_RES_ACK && r.op == op)
+			break;
+	}
+	if (r.status) {
+		snprintf(err, errlen, "%s: %s", what, e->ctrl->error[0] ? e->ctrl->error : "refused");
+		return -1;
+	}
+	return 0;
+}
+
+static int dma(void *ctx, uint64_t addr, const void *src, uint64_t n)
+{
+	return shim_write(ctx, addr, src, n);
+}
+
+static int load_weights(struct nc_engine *e, const char *dir, char *err, size_t errlen)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+	uint32_t n = ctrl->layout_count;
+	struct fw_place *pl = calloc(n ? n : 1, sizeof(*pl));
+	char e2[256];
+	int rc = -1;
+
+	if (!pl) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (shim_read(e->card, ctrl->layout_addr, pl, (uint64_t)n * sizeof(*pl))) {
+		snprintf(err, errlen, "cannot read the card's placement table");
+	} else if (nc_image_check(&e->st, &e->cfg, pl, n, e2, sizeof(e2)) ||
+		   nc_image_fill(&e->st, &e->cfg, pl, n, dma, e->card, e2, sizeof(e2))) {
+		snprintf(err, errlen, "%s: %s", dir, e2);
+	} else {
+		rc = 0;
+	}
+	free(pl);
+	return rc;
+}
+
+/* The card keeps big matrices in bf16 only when the checkpoint has them so;
+ * f16 and f32 checkpoints are held in f32 so nothing is rounded. */
+static uint32_t card_dtype(const struct st_set *st)
+{
+	const struct st_tensor *t = st_find(st, "model.embed_tokens.weight");
+
+	return t && t->dtype == ST_BF16 ? FW_DT_BF16 : FW_DT_F32;
+}
+
+int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
+		   char *err, size_t errlen)
+{
+	struct nc_engine *e = calloc(1, sizeof(*e));
+	const char *card = o->card ? o->card : "emu";
+	char dtb[PATH_MAX], e2[256];
+	uint64_t t0 = now_ns();
+
+	*out = NULL;
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (nc_config_load(o->model_dir, &e->cfg, e2, sizeof(e2))) {
+		snprintf(err, errlen, "%s", e2);
+		goto fail;
+	}
+	if (st_open_dir(&e->st, o->model_dir, e2, sizeof(e2))) {
+		snprintf(err, errlen, "%s", e2);
+		goto fail;
+	}
+	e->cfg.wdtype = card_dtype(&e->st);
+	const char *board = o->board ? o->board : nc_engine_default_board(card, dtb, sizeof(dtb));
+	e->card = shim_open(card, board, e2, sizeof(e2));
+	if (!e->card) {
+		snprintf(err, errlen, "%s", e2);
+		goto fail;
+	}
+	e->ctrl = shim_ctrl(e->card);
+	e->ctrl->cfg = e->cfg;
+	e->ctrl->ctx_limit = o->ctx_limit ? o->ctx_limit :
+			     (e->cfg.max_ctx < DEFAULT_CTX ? e->cfg.max_ctx : DEFAULT_CTX);
+	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
+	    load_weights(e, o->model_dir, err, errlen) ||
+	    control(e, FW_OP_START, "start", err, errlen))
+		goto fail;
+	e->n_slots = e->ctrl->n_slots;
+	e->load_ns = now_ns() - t0;
+	*out = e;
+	return 0;
+fail:
+	nc_engine_close(e);
+	return -1;
+}
+
+void nc_engine_close(struct nc_engine *e)
+{
+	if (!e)
+		return;
+	shim_close(e->card);
+	st_close(&e->st);
+	free(e);
+}
+
+int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
+		     uint32_t max_new, uint32_t flags, const int32_t *stop,
+		     uint32_t n_stop, uint64_t tag, uint32_t *slot, char *err,
+		     size_t errlen)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+	struct fw_cmd c = { .op = FW_OP_SUBMIT, .n_prompt = n, .max_new = max_new,
+			    .flags = flags, .n_stop = n_stop, .tag = tag };
+	uint32_t s;
+
+	if (n == 0 || n > ctrl->prompt_cap) {
+		snprintf(err, errlen, "prompt of %u tokens (1..%u allowed)", n, ctrl->prompt_cap);
+		return -1;
+	}
+	if (n_stop > FW_MAX_STOP) {
+		snprintf(err, errlen, "%u stop ids (at most %u)", n_stop, FW_MAX_STOP);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (ids[i] < 0 || (uint32_t)ids[i] >= e->cfg.vocab) {
+			snprintf(err, errlen, "token id %d at %u outside the vocabulary (0..%u)",
+				 ids[i], i, e->cfg.vocab - 1);
+			return -1;
+		}
+	}
+	for (s = 0; s < e->n_slots && (e->slot_busy & (1u << s)); s++)
+		;
+	if (s == e->n_slots) {
+		snprintf(err, errlen, "all %u slots busy", e->n_slots);
+		return -1;
+	}
+	if (n_stop)
+		memcpy(c.stop, stop, n_stop * sizeof(*stop));
+	c.slot = s;
+	if (shim_write(e->card, ctrl->prompt_addr[s], ids, (uint64_t)n * 4) || post_cmd(e, &c)) {
+		snprintf(err, errlen, "command ring full");
+		return -1;
+	}
+	e->slot_busy |= 1u << s;
+	*slot = s;
+	return 0;
+}
+
+int nc_engine_cancel(struct nc_engine *e, uint32_t slot)
+{
+	struct fw_cmd c = { .op = FW_OP_CANCEL, .slot = slot };
+
+	return post_cmd(e, &c);
+}
+
+int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+	int rc = shim_read(e->card, ctrl->logits_addr + (uint64_t)row * e->cfg.vocab * 4, dst,
+			   (uint64_t)e->cfg.vocab * 4);
+
+	atomic_fetch_add_explicit(&ctrl->logits_tail, 1, memory_order_release);
+	return rc;
+}

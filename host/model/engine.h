@@ -1,0 +1,59 @@
+/* engine.h — a model brought up on a card, seen through the command ring.
+ *
+ * nc_engine_open loads config.json and the safetensors, opens the card,
+ * CONFIGUREs the firmware, fills the placement it publishes and STARTs it.
+ * After that the host only submits requests and takes results.
+ */
+#ifndef HOST_MODEL_ENGINE_H
+#define HOST_MODEL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "firmware/fw_ring.h"
+#include "driver_shim/shim.h"
+#include "model/safetensors.h"
+
+struct nc_engine_opts {
+	const char *model_dir;
+	const char *card;	/* "emu" (default), "xrt", "xrt:N" */
+	const char *board;	/* DTB path; NULL: the emulated card's default */
+	uint32_t ctx_limit;	/* positions per sequence; 0: min(model max, 4096) */
+};
+
+struct nc_engine {
+	struct shim_card *card;
+	struct fw_ctrl *ctrl;
+	struct fw_model_cfg cfg;
+	struct st_set st;
+	uint32_t n_slots;
+	uint32_t slot_busy;	/* bitmap, host's view */
+	uint64_t load_ns;	/* time to bring the model up */
+};
+
+int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
+		   char *err, size_t errlen);
+void nc_engine_close(struct nc_engine *e);
+
+/* Default board DTB for a card spec, next to the running binary. */
+const char *nc_engine_default_board(const char *card, char *buf, size_t len);
+
+/* Queue a request on a free slot (returned in *slot).  Prompt ids are checked
+ * against the vocabulary.  -1 with err set if refused (no slot, bad ids). */
+int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
+		     uint32_t max_new, uint32_t flags, const int32_t *stop,
+		     uint32_t n_stop, uint64_t tag, uint32_t *slot, char *err,
+		     size_t errlen);
+int nc_engine_cancel(struct nc_engine *e, uint32_t slot);
+
+/* Take the next result if there is one: 1 got one, 0 none yet, -1 card failed.
+ * A result with FW_RF_LAST frees its slot. */
+int nc_engine_poll(struct nc_engine *e, struct fw_res *r);
+
+/* Wait up to timeout_ms for a result (1), or 0 on timeout, -1 on failure. */
+int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms);
+
+/* Copy logits row `row` (vocab floats) and hand the row back to the card.
+ * Rows must be released in the order results name them. */
+int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst);
+
+#endif
