@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The nextcard CLI as outside checks use it: exact output shapes, one-line
+# errors and non-zero exits on bad input.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+NC=${NC:-build/nextcard}
+tmp=$(mktemp -d /tmp/nextcard-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+check() { # name, condition result
+	if [ "$2" = 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
+}
+
+# A refusal: non-zero exit, exactly one line on stderr, nothing on stdout.
+refuses() {
+	local name=$1; shift
+	local rc=0
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	local lines
+	lines=$(wc -l <"$tmp/err")
+	if [ "$rc" -ne 0 ] && [ "$lines" -eq 1 ] && [ ! -s "$tmp/out" ]; then
+		echo "ok   $name: $(cat "$tmp/err")"
+	else
+		echo "FAIL $name (rc=$rc, stderr lines=$lines)"; cat "$tmp/err"; fails=$((fails + 1))
+	fi
+}
+
+toks=$(tr -d ' \n' <assets/tiny-a/reference.json | sed 's/.*"tokens":\[\([0-9,]*\)\].*/\1/')
+ids=$(echo "$toks" | cut -d, -f1-40)
+
+# generate prints exactly one line of comma-separated ids
+out=$($NC generate --model assets/tiny-a --ids "$ids" --max-new 24)
+want=$(echo "$toks" | cut -d, -f41-64)
+[ "$out" = "$want" ]; check "generate tiny-a greedy = reference" $?
+
+# score writes T x vocab float32
+$NC score --model assets/tiny-a --ids "$ids" --logits-out "$tmp/l.bin"
+[ "$(stat -c %s "$tmp/l.bin")" -eq $((40 * 512 * 4)) ]; check "score writes 40 x 512 f32" $?
+
+# --stats: expert bytes equal distinct experts x expert size
+$NC generate --model assets/fortune-13m --ids 316,3545,289,1980,300 --max-new 8 --stats >"$tmp/s"
+grep -q '(equal)' "$tmp/s"; check "generate --stats expert bytes equal" $?
+grep -q 'active-weight floor per step' "$tmp/s"; check "generate --stats prints the floor" $?
+
+# info on the real 80B config: counts, and a clear verdict on placement
+mkdir -p "$tmp/80b" && cp tests/data/loader/qwen3-next-80b-a3b.config.json "$tmp/80b/config.json"
+$NC info --model "$tmp/80b" >"$tmp/i"
+grep -q 'layers: 48 (LLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLA)' "$tmp/i"; check "info 80B layer map" $?
+grep -q 'does not fit' "$tmp/i"; check "info 80B placement verdict on the emu card" $?
+$NC info --model assets/fortune-13m | grep -q 'placement on emu'; check "info fortune placement" $?
+
+refuses "no command" $NC
+refuses "unknown command" $NC frobnicate
+refuses "missing --model" $NC generate --ids 1,2 --max-new 2
+refuses "bad model dir" $NC generate --model /nonexistent --ids 1,2 --max-new 2
+refuses "bad ids" $NC generate --model assets/tiny-a --ids 1,,2 --max-new 2
+refuses "negative id" $NC generate --model assets/tiny-a --ids -1 --max-new 2
+refuses "id beyond vocab" $NC generate --model assets/tiny-a --ids 1,512 --max-new 2
+refuses "max-new zero" $NC generate --model assets/tiny-a --ids 1 --max-new 0
+refuses "score without --logits-out" $NC score --model assets/tiny-a --ids 1,2
+refuses "unwritable logits file" $NC score --model assets/tiny-a --ids 1,2 --logits-out /nonexistent/x
+refuses "unknown card" $NC generate --model assets/tiny-a --ids 1 --max-new 1 --card fpga9
+refuses "truncated board DTB" bash -c "head -c 100 build/board/emu.dtb >$tmp/bad.dtb; exec $NC generate --model assets/tiny-a --ids 1 --max-new 1 --board $tmp/bad.dtb"
+echo '{"model_type":"qwen3_next"' >"$tmp/cfg.json"; mkdir -p "$tmp/badcfg"; mv "$tmp/cfg.json" "$tmp/badcfg/config.json"
+refuses "malformed config.json" $NC generate --model "$tmp/badcfg" --ids 1 --max-new 1
+
+[ "$fails" -eq 0 ]
