@@ -464,6 +464,8 @@ static void make_frags(struct frag_set *s, uint64_t rid, uint32_t n_ids)
 					  s->body_len, (uint16_t)i);
 		assert_true(s->len[i] > 0);
 	}
+	check_truncations(s->pkt[0], s->len[0]);
+	check_truncations(s->pkt[s->count - 1], s->len[s->count - 1]);
 }
 
 static int feed(struct nc_reasm *r, const struct nc_peer *p, int i,
