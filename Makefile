@@ -10,7 +10,7 @@ DTC      ?= dtc
 WARN      = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CSTD      = -std=c11 -D_GNU_SOURCE
 INC       = -I. -Ihls_kernels -Ifirmware -Idriver_shim -Ihost
-LIBS      = -lcjson -lfdt -lpcre2-8 -lutf8proc -lpthread -lm
+LIBS      = -lcjson -lfdt -lpcre2-8 -lutf8proc -lpthread -lm $(EXTRA_LIBS)
 REL_FLAGS = -O2 -g $(WARN) $(CSTD) $(INC)
 ASAN_FLAGS= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined $(WARN) $(CSTD) $(INC)
@@ -83,7 +83,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 
 fuzz: $(FUZZERS)
 
-unit: $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard $(DTBS)
+unit: build/tools/gen_connectivity $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
 
 # The test suite: unit tests (optimised and sanitized), CLI checks, fuzz smoke runs.
 test: deps
@@ -96,6 +96,15 @@ demo: deps
 
 clean:
 	rm -rf build
+
+# build/tools: host-side generators (v++ connectivity from the board DTB).
+build/tools/gen_connectivity: tools/gen_connectivity.c firmware/fw_board.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -o $@ $^ -lfdt
+
+# Parts that need more than the core packages (XRT, DPDK, npm) add their
+# rules, EXTRA_UNIT prerequisites and EXTRA_LIBS in a fragment of their own.
+-include $(wildcard driver_shim/*.mk hls_kernels/*.mk host/*/*.mk tests/*.mk board/*.mk)
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
