@@ -187,7 +187,7 @@ static void fortune(void **state)
 	static const uint32_t prompt[3] = { 5, 7, 13 };	/* reference.json prompt_ids */
 	struct nc_engine *e = open_model("assets/fortune-13m");
 	struct st_set st = { 0 };
-	char err[256], tn[16], ln[16];
+	char err[256], tn[24], ln[24];
 	uint32_t n;
 
 	assert_int_equal(e->cfg.wdtype, FW_DT_BF16);
