@@ -22,6 +22,7 @@
 #include "krnl_moe_router.h"
 #include "krnl_expert_ffn.h"
 #include "krnl_lm_head_argmax.h"
+#include "krnl_sampler.h"
 
 struct emu {
 	uint8_t *hbm;
@@ -381,23 +382,41 @@ static int run_experts(struct port *p, const struct krnl_call *k)
 static int run_lm_head(struct port *p, const struct krnl_call *k)
 {
 	uint32_t rows = U(LM_ROWS), h = U(LM_H), v = U(LM_V), dt = U(LM_DT);
-	struct fw_ctrl *ctrl = p->c->ctrl;
 	float *x = port(p, A(LM_X), (uint64_t)rows * h * 4, RD);
 	float *nw = port(p, A(LM_NW), h * 4ull, RD);
 	uint16_t *w = port(p, A(LM_W), (uint64_t)v * h * ES(dt), RD);
 	int32_t *dst = port(p, A(LM_DST), rows * 4ull, RD);
 	int32_t *am = port(p, A(LM_ARGMAX), rows * 4ull, WR);
-	float *lg = port(p, A(LM_LOGITS), (uint64_t)ctrl->logits_rows * v * 4, 0, 0);
 
 	if (p->bad || rows > KRNL_MAX_BATCH || h > KRNL_MAX_HIDDEN || v > KRNL_MAX_VOCAB)
 		return -1;
-	for (uint32_t r = 0; r < rows; r++) {
-		if (dst[r] >= (int32_t)ctrl->logits_rows)
-			return -1;
+	for (uint32_t r = 0; r < rows; r++)
 		if (dst[r] >= 0)
-			shim_account(p->c, p->k, A(LM_LOGITS) + (uint64_t)dst[r] * v * 4, v * 4ull, 1);
+			port(p, A(LM_LOGITS) + (uint64_t)dst[r] * v * 4, v * 4ull, WR);
+	if (p->bad)
+		return -1;
+	krnl_lm_head_argmax(x, nw, w, mem(p->c, A(LM_LOGITS), 0), dst, am, rows, h, v,
+			    FL(LM_EPS), dt);
+	return 0;
+}
+
+static int run_sampler(struct port *p, const struct krnl_call *k)
+{
+	uint32_t rows = U(SMP_ROWS), v = U(SMP_V);
+	struct krnl_sample_params *sp = port(p, A(SMP_PARAMS), rows * sizeof(*sp), RD);
+	int32_t *tok = port(p, A(SMP_TOKEN), rows * 4ull, WR);
+	float *lp = port(p, A(SMP_LOGPROB), rows * 4ull, WR);
+
+	if (p->bad || rows > KRNL_MAX_BATCH || v == 0 || v > KRNL_MAX_VOCAB)
+		return -1;
+	/* one logits row per sampled row: read twice (top-k scan, normaliser) */
+	for (uint32_t r = 0; r < rows; r++) {
+		port(p, A(SMP_LOGITS) + (uint64_t)sp[r].src_row * v * 4, v * 4ull, RD);
+		port(p, A(SMP_LOGITS) + (uint64_t)sp[r].src_row * v * 4, v * 4ull, RD);
 	}
-	krnl_lm_head_argmax(x, nw, w, lg, dst, am, rows, h, v, FL(LM_EPS), dt);
+	if (p->bad)
+		return -1;
+	krnl_sampler(mem(p->c, A(SMP_LOGITS), 0), sp, tok, lp, rows, v);
 	return 0;
 }
 
@@ -416,6 +435,7 @@ static int emu_run(struct shim_card *c, const struct krnl_call *k)
 	case KRNL_MOE_ROUTER:	return run_router(&p, k);
 	case KRNL_EXPERT_FFN:	return run_experts(&p, k);
 	case KRNL_LM_HEAD_ARGMAX: return run_lm_head(&p, k);
+	case KRNL_SAMPLER:	return run_sampler(&p, k);
 	default:		return -1;
 	}
 }

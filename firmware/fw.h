@@ -61,6 +61,8 @@ struct fw_scratch {
 	uint64_t x, xn, proj, ba, kv_k, kv_v, o, rlogits;
 	uint64_t count, list, listw;
 	uint64_t ids, slots, pos, dst, argmax;
+	uint64_t logits;	/* [FW_MAX_SLOTS + logits ring rows][vocab]: step rows, then the ring */
+	uint64_t params, token, logprob;	/* sampler in/out per row */
 	uint32_t proj_w;	/* floats per row of proj */
 	uint32_t o_w;		/* floats per row of o */
 };
@@ -76,6 +78,9 @@ struct fw_slot {
 	uint32_t n_stop;
 	int32_t stop[FW_MAX_STOP];
 	int32_t next;		/* token to feed once the prompt is consumed */
+	float temperature, top_p;
+	uint32_t top_k;
+	uint64_t seed;
 	uint64_t tag;
 };
 
@@ -113,8 +118,14 @@ struct fw_row {
 	int32_t slot, token, pos, dst;
 };
 
-/* The token step (fw_step.c): runs n rows through every layer and returns
- * each row's greedy next token in next[]. */
-int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, int32_t *next);
+/* What the step chose for a row. */
+struct fw_pick {
+	int32_t token;
+	float logprob;
+};
+
+/* The token step (fw_step.c): runs n rows through every layer and samples
+ * each row's next token into pick[]. */
+int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick *pick);
 
 #endif

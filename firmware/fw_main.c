@@ -112,6 +112,10 @@ static int cmd_submit(struct fw *fw, const struct fw_cmd *c)
 	s->flags = c->flags;
 	s->n_stop = c->n_stop;
 	memcpy(s->stop, c->stop, sizeof(s->stop));
+	s->temperature = c->temperature > 0.0f ? c->temperature : 0.0f;
+	s->top_p = c->top_p > 0.0f && c->top_p < 1.0f ? c->top_p : 1.0f;
+	s->top_k = c->top_k;
+	s->seed = c->seed;
 	s->tag = c->tag;
 	return 0;
 }
@@ -179,7 +183,7 @@ static int retire_cancelled(struct fw *fw, uint32_t i)
 
 /* Turn the step's outputs into results and advance each slot. */
 static int emit(struct fw *fw, const struct fw_row *rows, uint32_t n,
-		const int32_t *next, uint64_t ns)
+		const struct fw_pick *pick, uint64_t ns)
 {
 	struct fw_ctrl *ctrl = fw->hal.ctrl;
 
@@ -201,12 +205,13 @@ static int emit(struct fw *fw, const struct fw_row *rows, uint32_t n,
 			res.token = -1;
 		} else {
 			res.kind = FW_RES_TOKEN;
-			res.token = next[r];
+			res.token = pick[r].token;
+			res.logprob = pick[r].logprob;
 			if (s->generated == 0)
 				res.flags |= FW_RF_FIRST;
 			s->generated++;
-			s->next = next[r];
-			if (is_stop(s, next[r]))
+			s->next = pick[r].token;
+			if (is_stop(s, pick[r].token))
 				res.finish = FW_FIN_STOP;
 			else if (s->generated >= s->max_new)
 				res.finish = FW_FIN_LENGTH;
@@ -274,7 +279,7 @@ int fw_service(struct fw *fw)
 	uint32_t tail = atomic_load_explicit(&ctrl->cmd_tail, memory_order_relaxed);
 	uint32_t head = atomic_load_explicit(&ctrl->cmd_head, memory_order_acquire);
 	struct fw_row rows[FW_MAX_SLOTS];
-	int32_t next[FW_MAX_SLOTS];
+	struct fw_pick pick[FW_MAX_SLOTS];
 	uint32_t n;
 	uint64_t t0;
 	int rc;
@@ -295,7 +300,7 @@ int fw_service(struct fw *fw)
 	if (n == 0)
 		return 0;
 	t0 = fw->hal.now_ns(fw->hal.ctx);
-	rc = fw_step(fw, rows, n, next);
+	rc = fw_step(fw, rows, n, pick);
 	if (rc) {
 		fail(fw, rc, "token step");
 		return rc;
@@ -304,5 +309,5 @@ int fw_service(struct fw *fw)
 	atomic_fetch_add_explicit(&ctrl->steps, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_rows, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_ns_total, ns, memory_order_relaxed);
-	return emit(fw, rows, n, next, ns) ? -FW_EHAL : 1;
+	return emit(fw, rows, n, pick, ns) ? -FW_EHAL : 1;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include "fw.h"
 #include "krnl_common.h"
+#include "krnl_sampler.h"
 
 #define FW_ALIGN 4096u
 #define FW_LOGITS_ROWS 64u
@@ -236,8 +237,13 @@ static int place_scratch(struct fw *fw)
 	ctrl->prompt_cap = fw->ctx;
 	for (uint32_t i = 0; i < FW_MAX_SLOTS; i++)
 		rc |= scratch(fw, (uint64_t)fw->ctx * 4, &ctrl->prompt_addr[i]);
+	/* logits: one row per batch row for the sampler, then the score ring */
 	ctrl->logits_rows = FW_LOGITS_ROWS;
-	rc |= scratch(fw, (uint64_t)FW_LOGITS_ROWS * c->vocab * f, &ctrl->logits_addr);
+	rc |= scratch(fw, (B + FW_LOGITS_ROWS) * c->vocab * f, &s->logits);
+	ctrl->logits_addr = s->logits + B * c->vocab * f;
+	rc |= scratch(fw, B * sizeof(struct krnl_sample_params), &s->params);
+	rc |= scratch(fw, B * 4, &s->token);
+	rc |= scratch(fw, B * 4, &s->logprob);
 	rc |= scratch(fw, B * c->hidden * f, &s->x);
 	rc |= scratch(fw, B * c->hidden * f, &s->xn);
 	rc |= scratch(fw, B * s->proj_w * f, &s->proj);

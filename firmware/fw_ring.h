@@ -50,6 +50,11 @@ struct fw_cmd {
 	uint32_t flags;		/* FW_SUB_* */
 	uint32_t n_stop;	/* stop token ids */
 	int32_t stop[FW_MAX_STOP];
+	float temperature;	/* 0: greedy */
+	float top_p;		/* 1: off */
+	uint32_t top_k;		/* 0: off */
+	uint32_t pad;
+	uint64_t seed;		/* same seed, same tokens */
 	uint64_t tag;		/* host cookie, echoed in results */
 };
 
@@ -75,6 +80,7 @@ struct fw_res {
 	uint32_t kind;		/* enum fw_res_kind */
 	uint32_t slot;
 	int32_t token;		/* FW_RES_TOKEN */
+	float logprob;		/* FW_RES_TOKEN: log p(token) under the sampling temperature */
 	uint32_t pos;		/* position whose output this is */
 	uint32_t flags;		/* FW_RF_* */
 	uint32_t finish;	/* enum fw_finish, with FW_RF_LAST */

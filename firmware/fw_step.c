@@ -7,6 +7,7 @@
  */
 #include "fw.h"
 #include "krnl_common.h"
+#include "krnl_sampler.h"
 
 #define F(x) krnl_f2u(x)
 
@@ -96,18 +97,31 @@ static int moe(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	return 0;
 }
 
+/* Per-row arrays the kernels index by row: token, slot, position, where the
+ * logits row goes (the row's own sampler row, or the score ring), and how to
+ * sample it. */
 static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
 {
 	int32_t ids[FW_MAX_SLOTS], sl[FW_MAX_SLOTS], pos[FW_MAX_SLOTS], dst[FW_MAX_SLOTS];
+	struct krnl_sample_params sp[FW_MAX_SLOTS];
 	const struct fw_scratch *s = &fw->s;
 	int rc = 0;
 
 	for (uint32_t r = 0; r < n; r++) {
+		const struct fw_slot *sl_ = &fw->slot[rows[r].slot];
+
 		ids[r] = rows[r].token;
 		sl[r] = rows[r].slot;
 		pos[r] = rows[r].pos;
-		dst[r] = rows[r].dst;
+		dst[r] = rows[r].dst >= 0 ? FW_MAX_SLOTS + rows[r].dst : (int32_t)r;
+		sp[r] = (struct krnl_sample_params){
+			.temperature = sl_->temperature, .top_p = sl_->top_p,
+			.top_k = sl_->top_k, .seed_lo = (uint32_t)sl_->seed,
+			.seed_hi = (uint32_t)(sl_->seed >> 32), .counter = (uint32_t)rows[r].pos,
+			.src_row = (uint32_t)dst[r],
+		};
 	}
+	rc |= fw->hal.write(fw->hal.ctx, s->params, sp, n * sizeof(sp[0]));
 	rc |= fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->slots, sl, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
@@ -115,7 +129,7 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
 	return rc ? -FW_EHAL : 0;
 }
 
-int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, int32_t *next)
+int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick *pick)
 {
 	const struct fw_model_cfg *c = &fw->cfg;
 	const struct fw_scratch *s = &fw->s;
@@ -140,8 +154,18 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, int32_t *next)
 		if (rc)
 			return rc;
 	}
-	RUN(KRNL_LM_HEAD_ARGMAX, s->x, fw->final_norm, fw->lm_head,
-	    fw->hal.ctrl->logits_addr, s->dst, s->argmax, n, h, c->vocab,
-	    F(c->rms_eps), c->wdtype);
-	return fw->hal.read(fw->hal.ctx, s->argmax, next, n * 4) ? -FW_EHAL : 0;
+	RUN(KRNL_LM_HEAD_ARGMAX, s->x, fw->final_norm, fw->lm_head, s->logits, s->dst,
+	    s->argmax, n, h, c->vocab, F(c->rms_eps), c->wdtype);
+	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, n, c->vocab);
+
+	int32_t tok[FW_MAX_SLOTS];
+	float lp[FW_MAX_SLOTS];
+	if (fw->hal.read(fw->hal.ctx, s->token, tok, n * 4) ||
+	    fw->hal.read(fw->hal.ctx, s->logprob, lp, n * 4))
+		return -FW_EHAL;
+	for (uint32_t r = 0; r < n; r++) {
+		pick[r].token = tok[r];
+		pick[r].logprob = lp[r];
+	}
+	return 0;
 }

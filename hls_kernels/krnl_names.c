@@ -12,6 +12,7 @@ const char *const krnl_names[KRNL_COUNT] = {
 	[KRNL_MOE_ROUTER] = "krnl_moe_router",
 	[KRNL_EXPERT_FFN] = "krnl_expert_ffn",
 	[KRNL_LM_HEAD_ARGMAX] = "krnl_lm_head_argmax",
+	[KRNL_SAMPLER] = "krnl_sampler",
 };
 
 _Static_assert(sizeof(krnl_names) / sizeof(krnl_names[0]) == KRNL_COUNT,

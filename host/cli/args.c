@@ -22,6 +22,21 @@ int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 	return 0;
 }
 
+int nc_parse_float(const char *s, float lo, float hi, float *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !(v >= lo && v <= hi))
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
 int nc_parse_ids(const char *s, int32_t **ids, uint32_t *n, char *err, size_t errlen)
 {
 	uint32_t cap = 1, k = 0;

@@ -19,13 +19,16 @@ struct run_args {
 	uint32_t n_ids, n_stop, max_new;
 	const char *logits_out;
 	int stats;
+	float temperature, top_p;
+	uint32_t top_k;
+	uint64_t seed;
 };
 
 static int usage(const char *cmd, const char *why)
 {
 	fprintf(stderr, "nextcard %s: %s (usage: nextcard %s --model DIR --ids 1,2,3 %s"
 		"[--card emu|xrt[:N]] [--board DTB] [--ctx N])\n", cmd, why, cmd,
-		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] "
+		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] [--temperature T --top-k K --top-p P --seed S] "
 				     : "--logits-out FILE ");
 	return 2;
 }
@@ -42,6 +45,10 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		{ "logits-out", required_argument, 0, 'o' },
 		{ "stop-ids", required_argument, 0, 's' },
 		{ "stats", no_argument, 0, 'S' },
+		{ "temperature", required_argument, 0, 'T' },
+		{ "top-k", required_argument, 0, 'K' },
+		{ "top-p", required_argument, 0, 'P' },
+		{ "seed", required_argument, 0, 'D' },
 		{ 0, 0, 0, 0 },
 	};
 	char err[256];
@@ -56,6 +63,25 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		case 'b': a->eo.board = optarg; break;
 		case 'o': a->logits_out = optarg; break;
 		case 'S': a->stats = 1; break;
+		case 'T':
+			if (nc_parse_float(optarg, 0.0f, 100.0f, &a->temperature))
+				return usage(cmd, "--temperature wants a number 0..100");
+			break;
+		case 'P':
+			if (nc_parse_float(optarg, 0.0f, 1.0f, &a->top_p) || a->top_p == 0.0f)
+				return usage(cmd, "--top-p wants a number in (0, 1]");
+			break;
+		case 'K':
+			if (nc_parse_u32(optarg, 0, 1u << 20, &a->top_k))
+				return usage(cmd, "--top-k wants a number");
+			break;
+		case 'D': {
+			uint32_t seed;
+			if (nc_parse_u32(optarg, 0, UINT32_MAX, &seed))
+				return usage(cmd, "--seed wants a number 0..4294967295");
+			a->seed = seed;
+			break;
+		}
 		case 'x':
 			if (nc_parse_u32(optarg, 1, 1u << 20, &a->eo.ctx_limit))
 				return usage(cmd, "--ctx wants a number 1..1048576");
@@ -233,8 +259,10 @@ int cmd_generate(int argc, char **argv)
 		goto out;
 	}
 	shim_reset_stats(e->card);	/* count from the first step on */
-	if (nc_engine_submit(e, a.ids, a.n_ids, a.max_new, 0, a.stop, a.n_stop, 0, &slot,
-			     err, sizeof(err))) {
+	struct nc_sampling smp = { .temperature = a.temperature, .top_p = a.top_p,
+				   .top_k = a.top_k, .seed = a.seed };
+	if (nc_engine_submit_ex(e, a.ids, a.n_ids, a.max_new, 0, &smp, a.stop, a.n_stop, 0,
+				&slot, err, sizeof(err))) {
 		fprintf(stderr, "nextcard generate: %s\n", err);
 		goto out;
 	}

@@ -225,6 +225,15 @@ int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
 		     uint32_t n_stop, uint64_t tag, uint32_t *slot, char *err,
 		     size_t errlen)
 {
+	return nc_engine_submit_ex(e, ids, n, max_new, flags, NULL, stop, n_stop, tag, slot,
+				   err, errlen);
+}
+
+int nc_engine_submit_ex(struct nc_engine *e, const int32_t *ids, uint32_t n,
+			uint32_t max_new, uint32_t flags, const struct nc_sampling *smp,
+			const int32_t *stop, uint32_t n_stop, uint64_t tag, uint32_t *slot,
+			char *err, size_t errlen)
+{
 	struct fw_ctrl *ctrl = e->ctrl;
 	struct fw_cmd c = { .op = FW_OP_SUBMIT, .n_prompt = n, .max_new = max_new,
 			    .flags = flags, .n_stop = n_stop, .tag = tag };
@@ -253,6 +262,16 @@ int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
 	}
 	if (n_stop)
 		memcpy(c.stop, stop, n_stop * sizeof(*stop));
+	if (smp) {
+		if (!(smp->temperature >= 0.0f) || !(smp->top_p >= 0.0f && smp->top_p <= 1.0f)) {
+			snprintf(err, errlen, "bad sampling parameters (temperature >= 0, 0 <= top_p <= 1)");
+			return -1;
+		}
+		c.temperature = smp->temperature;
+		c.top_p = smp->top_p;
+		c.top_k = smp->top_k;
+		c.seed = smp->seed;
+	}
 	c.slot = s;
 	if (shim_write(e->card, ctrl->prompt_addr[s], ids, (uint64_t)n * 4) || post_cmd(e, &c)) {
 		snprintf(err, errlen, "command ring full");

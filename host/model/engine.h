@@ -43,6 +43,19 @@ int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
 		     uint32_t max_new, uint32_t flags, const int32_t *stop,
 		     uint32_t n_stop, uint64_t tag, uint32_t *slot, char *err,
 		     size_t errlen);
+/* Sampling of a request: temperature 0 is greedy; top_p 0 or 1 and top_k 0
+ * are off; the same seed gives the same tokens. */
+struct nc_sampling {
+	float temperature, top_p;
+	uint32_t top_k;
+	uint64_t seed;
+};
+
+/* nc_engine_submit with sampling parameters (NULL: greedy). */
+int nc_engine_submit_ex(struct nc_engine *e, const int32_t *ids, uint32_t n,
+			uint32_t max_new, uint32_t flags, const struct nc_sampling *smp,
+			const int32_t *stop, uint32_t n_stop, uint64_t tag, uint32_t *slot,
+			char *err, size_t errlen);
 int nc_engine_cancel(struct nc_engine *e, uint32_t slot);
 
 /* Take the next result if there is one: 1 got one, 0 none yet, -1 card failed.

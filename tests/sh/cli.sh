@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The nextcard CLI as outside checks use it: exact output shapes, one-line
 # errors and non-zero exits on bad input.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/../.."
 NC=${NC:-build/nextcard}
 tmp=$(mktemp -d /tmp/nextcard-cli.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fails=0
 
-check() { # name, condition result
-	if [ "$2" = 0 ]; then echo "ok   $1"; else echo "FAIL $1"; fails=$((fails + 1)); fi
+check() { # name, command...: passes when the command succeeds
+	local name=$1; shift
+	if "$@"; then echo "ok   $name"; else echo "FAIL $name"; fails=$((fails + 1)); fi
 }
 
 # A refusal: non-zero exit, exactly one line on stderr, nothing on stdout.
@@ -32,23 +33,24 @@ ids=$(echo "$toks" | cut -d, -f1-40)
 # generate prints exactly one line of comma-separated ids
 out=$($NC generate --model assets/tiny-a --ids "$ids" --max-new 24)
 want=$(echo "$toks" | cut -d, -f41-64)
-[ "$out" = "$want" ]; check "generate tiny-a greedy = reference" $?
+check "generate tiny-a greedy = reference" [ "$out" = "$want" ]
 
 # score writes T x vocab float32
 $NC score --model assets/tiny-a --ids "$ids" --logits-out "$tmp/l.bin"
-[ "$(stat -c %s "$tmp/l.bin")" -eq $((40 * 512 * 4)) ]; check "score writes 40 x 512 f32" $?
+check "score writes 40 x 512 f32" [ "$(stat -c %s "$tmp/l.bin")" -eq $((40 * 512 * 4)) ]
 
 # --stats: expert bytes equal distinct experts x expert size
 $NC generate --model assets/fortune-13m --ids 316,3545,289,1980,300 --max-new 8 --stats >"$tmp/s"
-grep -q '(equal)' "$tmp/s"; check "generate --stats expert bytes equal" $?
-grep -q 'active-weight floor per step' "$tmp/s"; check "generate --stats prints the floor" $?
+check "generate --stats expert bytes equal" grep -q '(equal)' "$tmp/s"
+check "generate --stats prints the floor" grep -q 'active-weight floor per step' "$tmp/s"
 
 # info on the real 80B config: counts, and a clear verdict on placement
 mkdir -p "$tmp/80b" && cp tests/data/loader/qwen3-next-80b-a3b.config.json "$tmp/80b/config.json"
 $NC info --model "$tmp/80b" >"$tmp/i"
-grep -q 'layers: 48 (LLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLA)' "$tmp/i"; check "info 80B layer map" $?
-grep -q 'does not fit' "$tmp/i"; check "info 80B placement verdict on the emu card" $?
-$NC info --model assets/fortune-13m | grep -q 'placement on emu'; check "info fortune placement" $?
+check "info 80B layer map" grep -q 'layers: 48 (LLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLALLLA)' "$tmp/i"
+check "info 80B placement verdict on the emu card" grep -q 'does not fit' "$tmp/i"
+$NC info --model assets/fortune-13m >"$tmp/f"
+check "info fortune placement" grep -q 'placement on emu' "$tmp/f"
 
 refuses "no command" $NC
 refuses "unknown command" $NC frobnicate
