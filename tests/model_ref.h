@@ -11,7 +11,7 @@
 #include "model/safetensors.h"
 
 /* Token ids of an I64 reference tensor, as int32. */
-static int32_t *ref_tokens(const struct st_set *st, const char *name, uint32_t *n)
+static inline int32_t *ref_tokens(const struct st_set *st, const char *name, uint32_t *n)
 {
 	const struct st_tensor *t = st_find(st, name);
 	int32_t *v;
@@ -28,7 +28,7 @@ static int32_t *ref_tokens(const struct st_set *st, const char *name, uint32_t *
 	return v;
 }
 
-static float *ref_f32(const struct st_set *st, const char *name, uint64_t *n)
+static inline float *ref_f32(const struct st_set *st, const char *name, uint64_t *n)
 {
 	const struct st_tensor *t = st_find(st, name);
 	float *v;
@@ -46,7 +46,7 @@ static float *ref_f32(const struct st_set *st, const char *name, uint64_t *n)
 	return v;
 }
 
-static double rel_l2(const float *a, const float *b, uint64_t n)
+static inline double rel_l2(const float *a, const float *b, uint64_t n)
 {
 	double num = 0, den = 0;
 
@@ -59,7 +59,7 @@ static double rel_l2(const float *a, const float *b, uint64_t n)
 }
 
 /* Wait for the next non-ACK result; fail the test on a refusal or timeout. */
-static int next_result(struct nc_engine *e, struct fw_res *r)
+static inline int next_result(struct nc_engine *e, struct fw_res *r)
 {
 	for (;;) {
 		int w = nc_engine_wait(e, r, 120000);
@@ -79,7 +79,7 @@ static int next_result(struct nc_engine *e, struct fw_res *r)
 }
 
 /* Teacher-forced logits of ids[0..n) into out[n][vocab]. */
-static int score_one(struct nc_engine *e, const int32_t *ids, uint32_t n, float *out)
+static inline int score_one(struct nc_engine *e, const int32_t *ids, uint32_t n, float *out)
 {
 	struct fw_res r;
 	uint32_t slot, got = 0;
@@ -102,7 +102,7 @@ static int score_one(struct nc_engine *e, const int32_t *ids, uint32_t n, float 
 }
 
 /* Greedy continuation of ids: max_new tokens into out. */
-static int generate_one(struct nc_engine *e, const int32_t *ids, uint32_t n, uint32_t max_new,
+static inline int generate_one(struct nc_engine *e, const int32_t *ids, uint32_t n, uint32_t max_new,
 			int32_t *out)
 {
 	struct fw_res r;
