@@ -6,7 +6,7 @@
  *   ba  row r: [b (nv) | a (nv)]
  *   state of row r at state + slots[r]*nv*dk*dv, per head [dk][dv]
  *   out row r: [nv*dv]
- * Value head j reads key head j / (nv/nk).  Per head:
+ * Value head j reads key head j / (nv/nk); dk, dv <= 256.  Per head:
  *   q,k L2-normalised (eps 1e-6 inside the sqrt), q /= sqrt(dk)
  *   beta = sigmoid(b_j), g = -exp(A_log_j) * softplus(a_j + dt_bias_j)
  *   S <- exp(g) S;  u = beta (v - S^T k);  S <- S + k u^T;  o = S^T q */
