@@ -181,6 +181,53 @@ static void mismatched_config(void **state)
 	}
 }
 
+/* A checkpoint that also carries the multi-token-prediction head (mtp.*),
+ * sharded with an index, loads and gives the same logits. */
+static void mtp_tensors_ignored(void **state)
+{
+	static const char hdr[] = "{\"mtp.fc.weight\":{\"dtype\":\"F32\",\"shape\":[2,2],"
+				  "\"data_offsets\":[0,16]},\"mtp.norm.weight\":{\"dtype\":"
+				  "\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}";
+	struct st_set st = { 0 };
+	char err[256], path[512], src[512];
+	char *dir = model_with_config(tiny_a_457);
+	float data[6] = { 1, 2, 3, 4, 5, 6 };
+	uint64_t hl = sizeof(hdr) - 1;
+	FILE *f;
+
+	/* second shard: the mtp tensors */
+	snprintf(path, sizeof(path), "%s/model-mtp.safetensors", dir);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	fwrite(&hl, 8, 1, f);
+	fwrite(hdr, 1, hl, f);
+	fwrite(data, sizeof(data), 1, f);
+	fclose(f);
+	/* index over both shards: the base one under a shard name */
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/model-base.safetensors", dir);
+	assert_non_null(realpath("assets/tiny-a/model.safetensors", src));
+	assert_int_equal(symlink(src, path), 0);
+	assert_int_equal(st_open_file(&st, src, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"metadata\":{},\"weight_map\":{\"mtp.fc.weight\":\"model-mtp.safetensors\","
+		   "\"mtp.norm.weight\":\"model-mtp.safetensors\"");
+	for (size_t i = 0; i < st_count(&st); i++)
+		fprintf(f, ",\"%s\":\"model-base.safetensors\"", st_at(&st, i)->name);
+	fprintf(f, "}}");
+	fclose(f);
+	st_close(&st);
+
+	struct nc_engine *e = open_model(dir);
+	assert_non_null(st_find(&e->st, "mtp.fc.weight"));
+	check_logits(e, "assets/tiny-a/reference.safetensors", "tokens", "logits", TOL);
+	nc_engine_close(e);
+	drop_dir(dir);
+}
+
 static void fortune(void **state)
 {
 	static const char *ref = "assets/fortune-13m/reference/reference.safetensors";
@@ -367,6 +414,7 @@ int main(void)
 		cmocka_unit_test(tiny_a),
 		cmocka_unit_test(tiny_a_old_dialect),
 		cmocka_unit_test(mismatched_config),
+		cmocka_unit_test(mtp_tensors_ignored),
 		cmocka_unit_test(fortune),
 		cmocka_unit_test(batch_equals_alone),
 		cmocka_unit_test(experts_fetched_once),
