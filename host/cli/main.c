@@ -13,6 +13,7 @@ static const struct {
 	{ "info", cmd_info, "layer map, parameter counts, HBM placement" },
 	{ "tokenize", cmd_tokenize, "stdin text -> token ids" },
 	{ "detokenize", cmd_detokenize, "--ids -> text" },
+	{ "http", cmd_http, "OpenAI-compatible HTTP API (no data plane)" },
 };
 
 static int usage(FILE *f)
