@@ -29,7 +29,7 @@ REL_TESTS = $(patsubst tests/unit/%.c,build/rel/tests/%,$(UNIT_SRCS))
 ASAN_TESTS= $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 FUZZERS   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all deps demo test unit fuzz dtbs clean
+.PHONY: all deps demo test unit fuzz dtbs clean bench
 .DEFAULT_GOAL := all
 
 all: build/nextcard $(DTBS)
@@ -83,7 +83,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 
 fuzz: $(FUZZERS)
 
-unit: build/tools/gen_connectivity $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
+unit: build/tools/gen_connectivity build/tools/bench_batch $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
 
 # The test suite: unit tests (optimised and sanitized), CLI checks, fuzz smoke runs.
 test: deps
@@ -101,6 +101,14 @@ clean:
 build/tools/gen_connectivity: tools/gen_connectivity.c firmware/fw_board.c
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_FLAGS) -o $@ $^ -lfdt
+
+# Benchmarks: print ratios measured side by side in one run (docs/performance.md).
+build/tools/bench_batch: tools/bench_batch.c build/rel/libnextcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+bench: build/tools/bench_batch
+	build/tools/bench_batch
 
 # Parts that need more than the core packages (XRT, DPDK, npm) add their
 # rules, EXTRA_UNIT prerequisites and EXTRA_LIBS in a fragment of their own.
