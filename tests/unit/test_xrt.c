@@ -145,6 +145,13 @@ static void refuse_no_device(void **state)
 		setenv("XILINX_XRT", path("xrt"), 1);
 		unsetenv("XCL_EMULATION_MODE");
 		c = shim_open("xrt:0", U55C_DTB, err, sizeof(err));
+		if (c || !strstr(err, "no device")) {
+			/* a host with a card: say so, the parent skips */
+			xrtDeviceHandle d = xrtDeviceOpen(0);
+
+			if (d)
+				snprintf(err, sizeof(err), "card-present");
+		}
 		if (write(fd[1], c ? "opened" : err, strlen(c ? "opened" : err)) < 0)
 			_exit(2);
 		_exit(0);
@@ -156,6 +163,8 @@ static void refuse_no_device(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_true(n > 0);
 	msg[n] = 0;
+	if (!strcmp(msg, "card-present"))
+		skip();
 	one_line(msg);
 	if (strncmp(msg, "card xrt:0: no device (xrtDeviceOpen: ",
 		    strlen("card xrt:0: no device (xrtDeviceOpen: ")))
