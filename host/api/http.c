@@ -81,6 +81,8 @@ struct job {
 	char card_err[160];
 	/* the connection thread's own */
 	uint64_t sid;
+	int32_t stop_ids[FW_MAX_STOP];	/* as submitted */
+	uint32_t n_stop_ids;
 	int32_t *ids;
 	uint32_t n_ids, max_new;
 	struct oai_req req;
@@ -319,7 +321,20 @@ static int job_next(struct job *j, struct ev *ev)
 
 static int is_stop_id(const struct job *j, int32_t t)
 {
-	return t >= 0 && (t == j->h->eos || (j->req.kind == OAI_CHAT && t == j->h->im_end));
+	for (uint32_t i = 0; i < j->n_stop_ids; i++)
+		if (t == j->stop_ids[i])
+			return 1;
+	return 0;
+}
+
+/* Token ids that end a request: the client's stop_token_ids, and for chat
+ * the end of a turn (<|im_end|>) and of text (eos).  A completion is a raw
+ * continuation: eos does not end it unless listed (it is left out of the
+ * text all the same, as special tokens are). */
+static void add_stop_id(struct job *j, int32_t t)
+{
+	if (t >= 0 && !is_stop_id(j, t) && j->n_stop_ids < FW_MAX_STOP)
+		j->stop_ids[j->n_stop_ids++] = t;
 }
 
 static int add_lp(struct job *j, int32_t tok, float logprob)
@@ -695,10 +710,14 @@ static int submit(struct nc_http *h, struct job *j, struct oai_error *e)
 	sr.smp.top_k = j->req.top_k;
 	sr.smp.seed = j->req.has_seed ? j->req.seed
 				      : mix64(now_ns() ^ atomic_fetch_add(&h->seq, 1) << 32);
-	if (h->eos >= 0)
-		sr.stop[sr.n_stop++] = h->eos;
-	if (j->req.kind == OAI_CHAT && h->im_end >= 0 && h->im_end != h->eos)
-		sr.stop[sr.n_stop++] = h->im_end;
+	for (uint32_t i = 0; i < j->req.n_stop_ids; i++)
+		add_stop_id(j, j->req.stop_ids[i]);
+	if (j->req.kind == OAI_CHAT) {
+		add_stop_id(j, h->im_end);
+		add_stop_id(j, h->eos);
+	}
+	memcpy(sr.stop, j->stop_ids, sizeof(sr.stop));
+	sr.n_stop = j->n_stop_ids;
 	j->qcap = j->max_new + 2;
 	j->q = calloc(j->qcap, sizeof(*j->q));
 	if (!j->q) {
@@ -804,6 +823,7 @@ static enum MHD_Result do_completion(struct nc_http *h, struct MHD_Connection *c
 	}
 	ADD(h->m->prompt_tokens, j->n_ids);
 	nc_detok_init(&j->dt);
+	j->dt.skip_special = 1;
 	oai_stop_init(&j->stop, j->req.stop, j->req.n_stop);
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	j->fd = ci ? ci->connect_fd : -1;

@@ -136,6 +136,28 @@ nomem:
 	return -1;
 }
 
+/* stop_token_ids (extension, as vLLM): token ids that end the generation. */
+static int parse_stop_ids(const cJSON *root, const struct oai_limits *lim, struct oai_req *r,
+			  struct oai_error *e)
+{
+	const cJSON *j = field(root, "stop_token_ids"), *it;
+
+	if (!j)
+		return 0;
+	if (!cJSON_IsArray(j))
+		return bad_type(e, "stop_token_ids", "an array of token ids");
+	if (cJSON_GetArraySize(j) > OAI_MAX_STOP_IDS)
+		return bad_value(e, "stop_token_ids", "at most 6 token ids");
+	cJSON_ArrayForEach(it, j) {
+		if (!is_int(it))
+			return bad_type(e, "stop_token_ids", "an array of token ids");
+		if (it->valuedouble < 0 || it->valuedouble >= (double)lim->vocab)
+			return bad_value(e, "stop_token_ids", "token ids inside the vocabulary");
+		r->stop_ids[r->n_stop_ids++] = (int32_t)it->valuedouble;
+	}
+	return 0;
+}
+
 /* Token-id array: non-empty, every element an id below vocab. */
 static int parse_ids(const cJSON *a, const struct oai_limits *lim, struct oai_req *r,
 		     struct oai_error *e)
@@ -439,6 +461,7 @@ static int parse_root(const cJSON *root, const struct oai_limits *lim, struct oa
 	if (rc && v != 1)
 		return unsupported(e, "n", "only n = 1 is supported");
 	if (parse_sampling(root, lim, r, e) || parse_stop(root, r, e) ||
+	    parse_stop_ids(root, lim, r, e) ||
 	    get_bool(root, "stream", &r->stream, e) || parse_logprobs(root, r, e) ||
 	    parse_neutral(root, r, e))
 		return -1;

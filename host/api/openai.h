@@ -20,6 +20,7 @@ enum oai_kind {
 #define OAI_MAX_STOP	4	/* stop strings per request (as OpenAI) */
 #define OAI_STOP_LEN	256	/* bytes per stop string */
 #define OAI_MAX_MSGS	256	/* chat messages per request */
+#define OAI_MAX_STOP_IDS 6	/* stop_token_ids per request (extension) */
 
 /* What the server allows; the parser checks requests against it. */
 struct oai_limits {
@@ -48,6 +49,8 @@ struct oai_req {
 	int has_seed;
 	char *stop[OAI_MAX_STOP];
 	uint32_t n_stop;
+	int32_t stop_ids[OAI_MAX_STOP_IDS];	/* extension: end at these token ids */
+	uint32_t n_stop_ids;
 	int stream;
 	int include_usage;	/* stream_options.include_usage */
 	int logprobs;		/* per-token logprobs of the chosen tokens wanted */

@@ -31,7 +31,8 @@ static void test_completion_fields(void **state)
 			       "\"temperature\":0.5,\"top_p\":0.9,\"top_k\":40,\"seed\":-3,"
 			       "\"stop\":[\"\\n\",\"END\"],\"n\":1,\"stream\":true,\"logprobs\":1,"
 			       "\"stream_options\":{\"include_usage\":true},\"user\":\"u\","
-			       "\"presence_penalty\":0,\"unknown_field\":[1,2]}", &r, &e), 0);
+			       "\"presence_penalty\":0,\"unknown_field\":[1,2],"
+			       "\"stop_token_ids\":[4093,7]}", &r, &e), 0);
 	assert_string_equal(r.prompt, "The secret");
 	assert_null(r.ids);
 	assert_int_equal(r.max_tokens, 40);
@@ -43,6 +44,9 @@ static void test_completion_fields(void **state)
 	assert_string_equal(r.stop[0], "\n");
 	assert_string_equal(r.stop[1], "END");
 	assert_true(r.stream && r.include_usage && r.logprobs);
+	assert_int_equal(r.n_stop_ids, 2);
+	assert_int_equal(r.stop_ids[0], 4093);
+	assert_int_equal(r.stop_ids[1], 7);
 	oai_req_free(&r);
 
 	/* defaults: OpenAI's temperature 1, top_p 1; nulls are absent */
@@ -148,6 +152,9 @@ static void test_refusals(void **state)
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop\":[\"a\",1]}", 400, "stop", "invalid_type" },
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", 400, "stop", "invalid_value" },
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop\":\"\"}", 400, "stop", "invalid_value" },
+		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop_token_ids\":4093}", 400, "stop_token_ids", "invalid_type" },
+		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop_token_ids\":[5000]}", 400, "stop_token_ids", "invalid_value" },
+		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"stop_token_ids\":[1,2,3,4,5,6,7]}", 400, "stop_token_ids", "invalid_value" },
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"logprobs\":true}", 400, "logprobs", "invalid_type" },
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"logprobs\":9}", 400, "logprobs", "invalid_value" },
 		{ OAI_COMPLETION, "{\"model\":\"fortune-13m\",\"prompt\":\"x\",\"echo\":true}", 400, "echo", "unsupported_parameter" },
