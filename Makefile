@@ -32,6 +32,11 @@ FUZZERS   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 .PHONY: all deps demo test unit fuzz dtbs clean bench
 .DEFAULT_GOAL := all
 
+# Parts that need more than the core packages (XRT, DPDK, npm) add their
+# rules, EXTRA_UNIT prerequisites and EXTRA_LIBS in a fragment of their own.
+# Included before any rule so their variables reach every prerequisite list.
+-include $(wildcard driver_shim/*.mk hls_kernels/*.mk host/*/*.mk tests/*.mk board/*.mk)
+
 all: build/nextcard $(DTBS)
 
 deps:
@@ -110,9 +115,6 @@ build/tools/bench_batch: tools/bench_batch.c build/rel/libnextcard.a
 bench: build/tools/bench_batch
 	build/tools/bench_batch
 
-# Parts that need more than the core packages (XRT, DPDK, npm) add their
-# rules, EXTRA_UNIT prerequisites and EXTRA_LIBS in a fragment of their own.
--include $(wildcard driver_shim/*.mk hls_kernels/*.mk host/*/*.mk tests/*.mk board/*.mk)
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
