@@ -352,6 +352,13 @@ void nc_sess_finish(struct nc_sess_table *t, struct nc_sess *s, uint8_t reason,
 	pump(t, s, now_ns);
 }
 
+void nc_sess_end(struct nc_sess_table *t, struct nc_sess *s, uint64_t now_ns)
+{
+	s->in_sched = 0;
+	if (s->state != NC_SS_TOMB && s->state != NC_SS_FREE)
+		tombstone(t, s, now_ns);
+}
+
 static int is_acked(const struct nc_sess *s, uint32_t seq, uint32_t win)
 {
 	const struct nc_sess_pkt *p = &s->st->win[seq % win];

@@ -189,6 +189,10 @@ int nc_sess_token(struct nc_sess_table *t, struct nc_sess *s, uint32_t id,
 void nc_sess_finish(struct nc_sess_table *t, struct nc_sess *s, uint8_t reason,
 		    uint16_t err_code, uint64_t now_ns);
 
+/* The scheduler's last event came but no FINAL is due (an ERROR packet
+ * ended it before any token): remember the key as a tombstone. */
+void nc_sess_end(struct nc_sess_table *t, struct nc_sess *s, uint64_t now_ns);
+
 /* An ACK for s.  Returns 0, or -NC_E_FIELD for an ACK beyond what was
  * sent (ignored, counted). */
 int nc_sess_ack(struct nc_sess_table *t, struct nc_sess *s,
