@@ -3,6 +3,16 @@
 #include <string.h>
 #include "cli/cli.h"
 
+#pragma weak cmd_serve
+static int serve(int argc, char **argv)
+{
+	if (!cmd_serve) {
+		fprintf(stderr, "nextcard serve: this build has no DPDK data plane\n");
+		return 1;
+	}
+	return cmd_serve(argc, argv);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -13,6 +23,7 @@ static const struct {
 	{ "info", cmd_info, "layer map, parameter counts, HBM placement" },
 	{ "tokenize", cmd_tokenize, "stdin text -> token ids" },
 	{ "detokenize", cmd_detokenize, "--ids -> text" },
+	{ "serve", serve, "the appliance: DPDK port, protocol v1 (docs/dataplane.md)" },
 	{ "http", cmd_http, "OpenAI-compatible HTTP API (no data plane)" },
 };
 
