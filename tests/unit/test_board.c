@@ -33,7 +33,7 @@ static const char *const kernels[] = {
 	"krnl_gemv", "krnl_expert_ffn", "krnl_deltanet_step",
 	"krnl_attn_decode", "krnl_conv1d_step", "krnl_moe_router",
 	"krnl_rmsnorm", "krnl_rmsnorm_gated", "krnl_embed_gather",
-	"krnl_lm_head_argmax",
+	"krnl_lm_head_argmax", "krnl_sampler",
 };
 
 /* ---- helpers ---------------------------------------------------------- */
