@@ -589,7 +589,6 @@ int dp_proto_rx(struct dp *d, struct rte_mbuf *m, const uint8_t *pl, uint16_t le
 	}
 	rc = nc_parse(pl, len, &p);
 	if (rc < 0) {
-		struct nc_hdr h = { 0 };
 		uint64_t rid = 0;
 		uint32_t seq = 0;
 
@@ -600,9 +599,9 @@ int dp_proto_rx(struct dp *d, struct rte_mbuf *m, const uint8_t *pl, uint16_t le
 			return 0;
 		}
 		d->c.nc_malformed++;
-		if (len >= NC_HDR_LEN && nc_parse_hdr(pl, len, &h) == 0) {
-			rid = h.rid;
-			seq = h.seq;
+		if (len >= NC_HDR_LEN) {	/* v1 layout: fields are readable */
+			rid = nc_le64(pl + 8);
+			seq = nc_le32(pl + 16);
 		}
 		send_error(d, from, rid, seq, (uint16_t)nc_err_to_wire(rc),
 			   pl[3] <= NC_T_MAX_ ? pl[3] : 0, 0, NULL, 1);
