@@ -12,7 +12,7 @@ xrt=(libxrt-dev libxrt1 uuid-dev)
 want=()
 for set in "$@"; do
 	case "$set" in
-	core) want+=("${core[@]}" "${xrt[@]}") ;;	# every binary links libxrt_coreutil
+	core) want+=("${core[@]}" "${xrt[@]}" "${dpdk[@]}") ;;	# every binary links libxrt_coreutil; nextcard serve links DPDK
 	dpdk|net) want+=("${dpdk[@]}") ;;
 	xrt) want+=("${xrt[@]}") ;;
 	all) want+=("${core[@]}" "${dpdk[@]}" "${xrt[@]}") ;;
