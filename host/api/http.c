@@ -100,6 +100,7 @@ struct job {
 	const char *fail;	/* why it ended badly: card error, client gone, ... */
 	int counted;		/* outcome counted in the metrics */
 	uint64_t t_rx, t_last, step_ns;
+	uint64_t t_check;	/* last look at the client, the server and the card */
 	int sent_first;
 	/* streaming */
 	struct oai_buf out;
@@ -281,12 +282,30 @@ static void job_cancel(struct job *j)
 	}
 }
 
-/* Next event: 1, or 0 when the client left, the server stops or the card
- * failed (j->fail says which; the request is cancelled). */
+/* Why the request should end early, or NULL: the client left, the server
+ * stops or the card failed.  Checked at most every WAIT_MS. */
+static const char *should_abort(struct job *j)
+{
+	uint64_t t = now_ns();
+
+	if (t - j->t_check < WAIT_MS * 1000000ull)
+		return NULL;
+	j->t_check = t;
+	if (client_gone(j->fd))
+		return "client disconnected";
+	if (atomic_load(&j->h->stopping))
+		return "server shutting down";
+	if (card_failed(j->h))
+		return "the card failed";
+	return NULL;
+}
+
+/* Next event: 1, or 0 when the request must end early (j->fail says why;
+ * the request is cancelled). */
 static int job_next(struct job *j, struct ev *ev)
 {
-	struct nc_http *h = j->h;
-
+	if ((j->fail = should_abort(j)))
+		goto abort;
 	pthread_mutex_lock(&j->mu);
 	while (!j->qn) {
 		struct timespec ts;
@@ -300,16 +319,8 @@ static int job_next(struct job *j, struct ev *ev)
 		if (pthread_cond_timedwait(&j->cv, &j->mu, &ts) != ETIMEDOUT || j->qn)
 			continue;
 		pthread_mutex_unlock(&j->mu);
-		if (client_gone(j->fd))
-			j->fail = "client disconnected";
-		else if (atomic_load(&h->stopping))
-			j->fail = "server shutting down";
-		else if (card_failed(h))
-			j->fail = "the card failed";
-		if (j->fail) {
-			job_cancel(j);
-			return 0;
-		}
+		if ((j->fail = should_abort(j)))
+			goto abort;
 		pthread_mutex_lock(&j->mu);
 	}
 	*ev = j->q[j->qhead];
@@ -317,6 +328,9 @@ static int job_next(struct job *j, struct ev *ev)
 	j->qn--;
 	pthread_mutex_unlock(&j->mu);
 	return 1;
+abort:
+	job_cancel(j);
+	return 0;
 }
 
 static int is_stop_id(const struct job *j, int32_t t)
