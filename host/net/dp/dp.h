@@ -78,6 +78,7 @@ struct dp_counters {
 	uint64_t tx_nombuf, tx_dropped, tx_token_pkts, tx_retrans;
 	uint64_t ids_zero_copy, ids_realigned, card_failed;
 	uint64_t loops, polls_with_events;
+	uint64_t inj_rx_drops, inj_tx_drops;	/* --inject-loss-pct */
 };
 
 struct dp {
@@ -90,6 +91,8 @@ struct dp {
 	uint32_t vocab, ctx, max_stop;
 	int32_t eos;		/* appended to stop ids, -1 none */
 	uint64_t idle_exit_ns;	/* 0: run until signalled */
+	uint32_t loss_ppm;	/* test hook: drop this share of rx and tx frames */
+	uint64_t rng;		/* xorshift state of the loss hook */
 	/* resources */
 	struct rte_mempool *pool;
 	struct dp_card *card;
@@ -122,6 +125,17 @@ static inline uint64_t dp_ns(const struct dp *d, uint64_t tsc)
 static inline uint64_t dp_tsc_to_ns(const struct dp *d, uint64_t dt)
 {
 	return (uint64_t)(((__uint128_t)dt * d->ns_mult) >> 32);
+}
+
+/* The loss-injection hook: 1 when this frame is to be lost. */
+static inline int dp_lose(struct dp *d)
+{
+	if (!d->loss_ppm)
+		return 0;
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 7;
+	d->rng ^= d->rng << 17;
+	return d->rng % 1000000 < d->loss_ppm;
 }
 
 /* dp_net.c: L2-L4. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <rte_common.h>
@@ -53,13 +54,15 @@ struct serve_opts {
 	uint32_t ip;		/* network order */
 	uint32_t queue, ctx;
 	uint64_t idle_exit_ms, dead_ms;
+	uint32_t loss_ppm;
 };
 
 static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard serve: %s (usage: nextcard serve [EAL args] -- --model DIR"
 		" [--port UDP] [--ip A.B.C.D] [--queue N] [--card emu|xrt[:N]] [--board DTB]"
-		" [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS])\n", why);
+		" [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS]"
+		" [--inject-loss-pct N (tests: lose N%% of rx and tx frames)])\n", why);
 	return 2;
 }
 
@@ -91,6 +94,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "http-port", required_argument, NULL, 'H' },
 		{ "exit-after-idle-ms", required_argument, NULL, 'E' },
 		{ "dead-ms", required_argument, NULL, 'D' },
+		{ "inject-loss-pct", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -139,6 +143,11 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			if (parse_num(optarg, 10, 3600000, &v))
 				return usage("--dead-ms wants 10..3600000");
 			o->dead_ms = v;
+			break;
+		case 'L':
+			if (parse_num(optarg, 0, 50, &v))
+				return usage("--inject-loss-pct wants 0..50");
+			o->loss_ppm = (uint32_t)v * 10000;
 			break;
 		case 'h':
 			usage("help");
@@ -283,10 +292,10 @@ static void summary(struct dp *d, double secs)
 	       rs->active);
 	printf("stats stream token_pkts=%lu retrans=%lu retrans_fast=%lu retrans_rto=%lu"
 	       " acks=%lu acks_bad=%lu window_stalls=%lu dead_clients=%lu final_giveups=%lu"
-	       " live=%u tombs=%u tx_nombuf=%lu tx_dropped=%lu\n",
+	       " live=%u tombs=%u tx_nombuf=%lu tx_dropped=%lu injected_loss rx=%lu tx=%lu\n",
 	       c->tx_token_pkts, c->tx_retrans, ss->retrans_fast, ss->retrans_rto, ss->acks,
 	       ss->acks_bad, ss->window_stalls, ss->dead_clients, ss->final_giveups, ss->live,
-	       ss->tombs, c->tx_nombuf, c->tx_dropped);
+	       ss->tombs, c->tx_nombuf, c->tx_dropped, c->inj_rx_drops, c->inj_tx_drops);
 	print_pct("ttft", &d->s_ttft);
 	print_pct("itl", &d->s_itl);
 	print_pct("card", &d->s_card);
@@ -399,6 +408,8 @@ int cmd_serve(int argc, char **argv)
 	d->ip = o.ip;
 	d->udp_port = rte_cpu_to_be_16(o.port);
 	d->idle_exit_ns = o.idle_exit_ms * 1000000ull;
+	d->loss_ppm = o.loss_ppm;
+	d->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
 	model_base(o.model, d->model_name, sizeof(d->model_name));
 	clock_init(d);
 	if (rte_eth_dev_count_avail() == 0) {

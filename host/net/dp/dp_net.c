@@ -90,6 +90,19 @@ void dp_tx_flush(struct dp *d)
 	if (!n)
 		return;
 	time_tokens(d, rte_rdtsc());
+	if (d->loss_ppm) {	/* test hook: lose some frames on the way out */
+		uint16_t k = 0;
+
+		for (uint16_t i = 0; i < n; i++) {
+			if (dp_lose(d)) {
+				rte_pktmbuf_free(d->txq[i]);
+				d->c.inj_tx_drops++;
+			} else {
+				d->txq[k++] = d->txq[i];
+			}
+		}
+		n = k;
+	}
 	while (sent < n && tries++ < 4)
 		sent += rte_eth_tx_burst(d->port_id, 0, d->txq + sent, n - sent);
 	atomic_fetch_add_explicit(&d->m->tx_packets, sent, memory_order_relaxed);
@@ -288,6 +301,11 @@ void dp_rx(struct dp *d, struct rte_mbuf *m, uint64_t rx_tsc)
 	uint16_t len, hl, tot;
 
 	atomic_fetch_add_explicit(&d->m->rx_packets, 1, memory_order_relaxed);
+	if (dp_lose(d)) {
+		d->c.inj_rx_drops++;
+		rte_pktmbuf_free(m);
+		return;
+	}
 	if (m->nb_segs != 1) {
 		drop(d, m, &d->c.drop_segs);
 		return;
