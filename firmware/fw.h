@@ -90,7 +90,7 @@ struct fw {
 	struct fw_model_cfg cfg;
 	uint32_t ctx;		/* positions per slot */
 	uint64_t bank_next[FW_MAX_BANKS];	/* bump pointer per bank */
-	uint32_t rr;		/* round-robin bank cursor */
+	uint64_t pin;		/* extra bank mask while placing a companion buffer */
 	struct fw_layer layer[FW_MAX_LAYERS];
 	uint64_t embed, final_norm, lm_head;
 	struct fw_scratch s;

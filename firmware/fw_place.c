@@ -1,12 +1,16 @@
 /* fw_place.c — HBM placement of weights, per-slot state and step scratch.
  *
- * A bump allocator per bank.  Control regions (placement table, prompt
- * buffers, logits ring, step scratch) go to bank 0; weights and state are
- * dealt round-robin over the banks so that consecutive kernels stream from
- * different pseudo-channels.  A tensor larger than a bank takes a run of
- * untouched consecutive banks.
+ * Every buffer goes where the kernel ports that touch it can reach: the board
+ * DTB lists, per compute unit, the bank range of each port, and a buffer's
+ * allowed banks are the intersection, over its users (kernel, argument), of
+ * the banks any compute unit of that kernel reaches with that argument.
+ * Kernels the board gives no compute unit do not constrain.  Within the
+ * allowed banks a bump allocator per bank deals buffers round-robin, so
+ * consecutive kernels stream from different pseudo-channels; a tensor larger
+ * than a bank takes a run of untouched consecutive allowed banks.
  */
 #include <stdio.h>
+#include <string.h>
 #include "fw.h"
 #include "krnl_common.h"
 #include "krnl_sampler.h"
@@ -40,7 +44,83 @@ static uint64_t align_up(uint64_t v)
 	return (v + FW_ALIGN - 1) & ~(uint64_t)(FW_ALIGN - 1);
 }
 
-static int alloc_span(struct fw *fw, uint64_t bytes, uint64_t *addr, uint16_t *bank)
+/* Which buffer is used by which kernel arguments. */
+struct use {
+	const char *kernel, *arg;
+};
+
+#define USES(...) ((const struct use[]){ __VA_ARGS__, { NULL, NULL } })
+#define HOST_ONLY USES({ NULL, NULL })
+
+static uint64_t all_banks(const struct fw_board *b)
+{
+	return b->n_banks >= 64 ? ~0ull : (1ull << b->n_banks) - 1;
+}
+
+/* Banks every user of a buffer can reach. */
+static uint64_t reach(const struct fw *fw, const struct use *u)
+{
+	const struct fw_board *b = &fw->board;
+	uint64_t m = all_banks(b);
+
+	for (; u->kernel; u++) {
+		uint64_t km = 0;
+		int present = 0;
+
+		for (uint32_t c = 0; c < b->n_cus; c++) {
+			const struct fw_cu *cu = &b->cus[c];
+
+			if (strcmp(cu->kernel, u->kernel))
+				continue;
+			present = 1;
+			for (uint32_t p = 0; p < cu->n_ports; p++) {
+				const struct fw_port *pt = &cu->ports[p];
+
+				if (strcmp(pt->arg, u->arg))
+					continue;
+				for (uint32_t k = pt->bank_lo; k <= pt->bank_hi && k < 64; k++)
+					km |= 1ull << k;
+			}
+		}
+		if (present)
+			m &= km;
+	}
+	return m;
+}
+
+/* Banks `want` reaches on the compute units of `kernel` whose `given` port
+ * reaches bank b: two buffers of one call must sit where one CU sees both. */
+static uint64_t companion(const struct fw *fw, const char *kernel, const char *given,
+			  uint32_t b, const char *want)
+{
+	const struct fw_board *bd = &fw->board;
+	uint64_t m = 0;
+	int present = 0;
+
+	for (uint32_t c = 0; c < bd->n_cus; c++) {
+		const struct fw_cu *cu = &bd->cus[c];
+		uint64_t g = 0, w = 0;
+
+		if (strcmp(cu->kernel, kernel))
+			continue;
+		present = 1;
+		for (uint32_t p = 0; p < cu->n_ports; p++) {
+			const struct fw_port *pt = &cu->ports[p];
+			for (uint32_t k = pt->bank_lo; k <= pt->bank_hi && k < 64; k++) {
+				if (!strcmp(pt->arg, given))
+					g |= 1ull << k;
+				if (!strcmp(pt->arg, want))
+					w |= 1ull << k;
+			}
+		}
+		if (g >> b & 1)
+			m |= w;
+	}
+	return present ? m : ~0ull;
+}
+
+static int alloc_span(struct fw *fw, uint64_t bytes, uint64_t mask, uint64_t *addr,
+		      uint16_t *bank)
 {
 	const struct fw_board *b = &fw->board;
 
@@ -48,7 +128,7 @@ static int alloc_span(struct fw *fw, uint64_t bytes, uint64_t *addr, uint16_t *b
 		uint64_t got = 0;
 		uint32_t e = s;
 
-		while (e < b->n_banks && got < bytes &&
+		while (e < b->n_banks && got < bytes && (mask >> e & 1) &&
 		       fw->bank_next[e] == b->banks[e].base &&
 		       (e == s || b->banks[e].base == b->banks[e - 1].base + b->banks[e - 1].size)) {
 			got += b->banks[e].size;
@@ -68,31 +148,36 @@ static int alloc_span(struct fw *fw, uint64_t bytes, uint64_t *addr, uint16_t *b
 	return -FW_ENOMEM;
 }
 
-/* Take bytes from the next bank (round-robin from fw->rr) that has room. */
-static int alloc(struct fw *fw, uint64_t bytes, int fixed_bank, uint64_t *addr,
+/* Take bytes from the least-filled allowed bank with room, so buffers of one
+ * kind spread over the pseudo-channels their ports reach. */
+static int alloc(struct fw *fw, uint64_t bytes, const struct use *users, uint64_t *addr,
 		 uint16_t *bank)
 {
 	const struct fw_board *b = &fw->board;
+	uint64_t mask = reach(fw, users) & fw->pin, best_used = UINT64_MAX;
+	int best = -1;
 
-	bytes = align_up(bytes ? bytes : 1);
-	for (uint32_t i = 0; i < b->n_banks; i++) {
-		uint32_t k = fixed_bank >= 0 ? (uint32_t)fixed_bank : (fw->rr + i) % b->n_banks;
-		uint64_t end = b->banks[k].base + b->banks[k].size;
-
-		if (fw->bank_next[k] + bytes <= end) {
-			*addr = fw->bank_next[k];
-			*bank = (uint16_t)k;
-			fw->bank_next[k] += bytes;
-			if (fixed_bank < 0)
-				fw->rr = (k + 1) % b->n_banks;
-			return 0;
-		}
-		if (fixed_bank >= 0)
-			break;
+	if (mask == 0) {
+		snprintf(fw->err, sizeof(fw->err), "no bank is reachable by %s.%s and the "
+			 "other ports that share its buffer", users->kernel, users->arg);
+		return -FW_ENOMEM;
 	}
-	if (fixed_bank < 0)
-		return alloc_span(fw, bytes, addr, bank);
-	return -FW_ENOMEM;
+	bytes = align_up(bytes ? bytes : 1);
+	for (uint32_t k = 0; k < b->n_banks; k++) {
+		uint64_t used = fw->bank_next[k] - b->banks[k].base;
+
+		if ((mask >> k & 1) && fw->bank_next[k] + bytes <= b->banks[k].base + b->banks[k].size &&
+		    used < best_used) {
+			best = (int)k;
+			best_used = used;
+		}
+	}
+	if (best < 0)
+		return alloc_span(fw, bytes, mask, addr, bank);
+	*addr = fw->bank_next[best];
+	*bank = (uint16_t)best;
+	fw->bank_next[best] += bytes;
+	return 0;
 }
 
 static uint32_t esize(uint32_t dt)
@@ -101,6 +186,32 @@ static uint32_t esize(uint32_t dt)
 }
 
 /* Place one weight tensor and record it in the table. */
+/* The kernel argument that reads each weight tensor (one user, then the end). */
+static const struct use tensor_users[FW_T_COUNT][2] = {
+	[FW_T_EMBED] = { { "krnl_embed_gather", "table" } },
+	[FW_T_FINAL_NORM] = { { "krnl_lm_head_argmax", "nw" } },
+	[FW_T_LM_HEAD] = { { "krnl_lm_head_argmax", "w" } },
+	[FW_T_IN_NORM] = { { "krnl_rmsnorm", "w" } },
+	[FW_T_POST_NORM] = { { "krnl_rmsnorm", "w" } },
+	[FW_T_LIN_QKVZ] = { { "krnl_gemv", "w" } },
+	[FW_T_LIN_BA] = { { "krnl_gemv", "w" } },
+	[FW_T_LIN_CONV] = { { "krnl_conv1d_step", "w" } },
+	[FW_T_LIN_ALOG] = { { "krnl_deltanet_step", "a_log" } },
+	[FW_T_LIN_DTB] = { { "krnl_deltanet_step", "dt_bias" } },
+	[FW_T_LIN_NORM] = { { "krnl_rmsnorm_gated", "w" } },
+	[FW_T_LIN_OUT] = { { "krnl_gemv", "w" } },
+	[FW_T_ATT_Q] = { { "krnl_gemv", "w" } },
+	[FW_T_ATT_K] = { { "krnl_gemv", "w" } },
+	[FW_T_ATT_V] = { { "krnl_gemv", "w" } },
+	[FW_T_ATT_O] = { { "krnl_gemv", "w" } },
+	[FW_T_ATT_QN] = { { "krnl_attn_decode", "qnw" } },
+	[FW_T_ATT_KN] = { { "krnl_attn_decode", "knw" } },
+	[FW_T_ROUTER] = { { "krnl_gemv", "w" } },
+	[FW_T_EXPERTS] = { { "krnl_expert_ffn", "w" } },
+	[FW_T_SHARED] = { { "krnl_expert_ffn", "sw" } },
+	[FW_T_SHARED_GATE] = { { "krnl_expert_ffn", "sgate" } },
+};
+
 static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t rows,
 		 uint32_t cols, uint32_t dt, enum fw_xform x, uint64_t *addr)
 {
@@ -111,7 +222,7 @@ static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t row
 	if (fw->n_places >= FW_MAX_PLACES)
 		return -FW_ENOMEM;
 	p = &fw->places[fw->n_places];
-	rc = alloc(fw, bytes, -1, &p->addr, &p->bank);
+	rc = alloc(fw, bytes, tensor_users[kind], &p->addr, &p->bank);
 	if (rc)
 		return rc;
 	p->kind = (uint16_t)kind;
@@ -127,21 +238,21 @@ static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t row
 	return 0;
 }
 
-static int state(struct fw *fw, uint64_t bytes, uint64_t *addr)
+static int state(struct fw *fw, uint64_t bytes, const struct use *users, uint64_t *addr)
 {
 	uint16_t bank;
-	int rc = alloc(fw, bytes, -1, addr, &bank);
+	int rc = alloc(fw, bytes, users, addr, &bank);
 
 	if (!rc)
 		fw->hal.ctrl->state_bytes += align_up(bytes);
 	return rc;
 }
 
-static int scratch(struct fw *fw, uint64_t bytes, uint64_t *addr)
+static int scratch(struct fw *fw, uint64_t bytes, const struct use *users, uint64_t *addr)
 {
 	uint16_t bank;
 
-	return alloc(fw, bytes, 0, addr, &bank);
+	return alloc(fw, bytes, users, addr, &bank);
 }
 
 #define CHECK(cond, ...) do { \
@@ -195,8 +306,10 @@ static int place_layer(struct fw *fw, uint32_t l)
 		rc |= place(fw, FW_T_LIN_DTB, l, 1, nv, FW_DT_F32, FW_X_NONE, &L->dtb);
 		rc |= place(fw, FW_T_LIN_NORM, l, 1, dv, FW_DT_F32, FW_X_NONE, &L->lnorm);
 		rc |= place(fw, FW_T_LIN_OUT, l, h, nv * dv, dt, FW_X_NONE, &L->lout);
-		rc |= state(fw, (uint64_t)S * ch * (c->conv_k - 1) * 4, &L->conv_state);
-		rc |= state(fw, (uint64_t)S * nv * dk * dv * 4, &L->dn_state);
+		rc |= state(fw, (uint64_t)S * ch * (c->conv_k - 1) * 4,
+			    USES({ "krnl_conv1d_step", "state" }), &L->conv_state);
+		rc |= state(fw, (uint64_t)S * nv * dk * dv * 4,
+			    USES({ "krnl_deltanet_step", "state" }), &L->dn_state);
 	} else {
 		uint32_t nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
 
@@ -206,14 +319,20 @@ static int place_layer(struct fw *fw, uint32_t l)
 		rc |= place(fw, FW_T_ATT_O, l, h, nh * hd, dt, FW_X_NONE, &L->o);
 		rc |= place(fw, FW_T_ATT_QN, l, 1, hd, FW_DT_F32, FW_X_NONE, &L->qn);
 		rc |= place(fw, FW_T_ATT_KN, l, 1, hd, FW_DT_F32, FW_X_NONE, &L->kn);
-		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4, &L->kcache);
-		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4, &L->vcache);
+		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
+			    USES({ "krnl_attn_decode", "kc" }), &L->kcache);
+		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
+			    USES({ "krnl_attn_decode", "vc" }), &L->vcache);
 	}
 	rc |= place(fw, FW_T_POST_NORM, l, 1, h, FW_DT_F32, FW_X_NONE, &L->post_norm);
 	rc |= place(fw, FW_T_ROUTER, l, c->n_experts, h, dt, FW_X_NONE, &L->router);
 	rc |= place(fw, FW_T_EXPERTS, l, c->n_experts * 3 * c->moe_inter, h, dt, FW_X_EXPERTS, &L->experts);
-	if (c->shared_inter) {
+	if (c->shared_inter && !rc) {
+		/* the shared expert rides in the same call: one CU must reach both */
+		fw->pin = companion(fw, "krnl_expert_ffn", "w",
+				    fw->places[fw->n_places - 1].bank, "sw");
 		rc |= place(fw, FW_T_SHARED, l, 3 * c->shared_inter, h, dt, FW_X_SHARED, &L->shared);
+		fw->pin = ~0ull;
 		rc |= place(fw, FW_T_SHARED_GATE, l, 1, h, FW_DT_F32, FW_X_NONE, &L->sgate);
 	}
 	return rc ? -FW_ENOMEM : 0;
@@ -233,33 +352,57 @@ static int place_scratch(struct fw *fw)
 	s->o_w = c->lin_nv * c->lin_dv > c->n_heads * c->head_dim ?
 		 c->lin_nv * c->lin_dv : c->n_heads * c->head_dim;
 
-	rc |= scratch(fw, (uint64_t)FW_MAX_PLACES * sizeof(struct fw_place), &ctrl->layout_addr);
+	rc |= scratch(fw, (uint64_t)FW_MAX_PLACES * sizeof(struct fw_place), HOST_ONLY,
+		      &ctrl->layout_addr);
 	ctrl->prompt_cap = fw->ctx;
 	for (uint32_t i = 0; i < FW_MAX_SLOTS; i++)
-		rc |= scratch(fw, (uint64_t)fw->ctx * 4, &ctrl->prompt_addr[i]);
+		rc |= scratch(fw, (uint64_t)fw->ctx * 4, HOST_ONLY, &ctrl->prompt_addr[i]);
 	/* logits: one row per batch row for the sampler, then the score ring */
 	ctrl->logits_rows = FW_LOGITS_ROWS;
-	rc |= scratch(fw, (B + FW_LOGITS_ROWS) * c->vocab * f, &s->logits);
+	rc |= scratch(fw, (B + FW_LOGITS_ROWS) * c->vocab * f,
+		      USES({ "krnl_lm_head_argmax", "logits" }, { "krnl_sampler", "logits" }),
+		      &s->logits);
 	ctrl->logits_addr = s->logits + B * c->vocab * f;
-	rc |= scratch(fw, B * sizeof(struct krnl_sample_params), &s->params);
-	rc |= scratch(fw, B * 4, &s->token);
-	rc |= scratch(fw, B * 4, &s->logprob);
-	rc |= scratch(fw, B * c->hidden * f, &s->x);
-	rc |= scratch(fw, B * c->hidden * f, &s->xn);
-	rc |= scratch(fw, B * s->proj_w * f, &s->proj);
-	rc |= scratch(fw, B * 2 * c->lin_nv * f, &s->ba);
-	rc |= scratch(fw, B * c->n_kv_heads * c->head_dim * f, &s->kv_k);
-	rc |= scratch(fw, B * c->n_kv_heads * c->head_dim * f, &s->kv_v);
-	rc |= scratch(fw, B * s->o_w * f, &s->o);
-	rc |= scratch(fw, B * c->n_experts * f, &s->rlogits);
-	rc |= scratch(fw, (uint64_t)c->n_experts * 4, &s->count);
-	rc |= scratch(fw, (uint64_t)c->n_experts * KRNL_MAX_BATCH * 4, &s->list);
-	rc |= scratch(fw, (uint64_t)c->n_experts * KRNL_MAX_BATCH * 4, &s->listw);
-	rc |= scratch(fw, B * 4, &s->ids);
-	rc |= scratch(fw, B * 4, &s->slots);
-	rc |= scratch(fw, B * 4, &s->pos);
-	rc |= scratch(fw, B * 4, &s->dst);
-	rc |= scratch(fw, B * 4, &s->argmax);
+	rc |= scratch(fw, B * sizeof(struct krnl_sample_params), USES({ "krnl_sampler", "params" }),
+		      &s->params);
+	rc |= scratch(fw, B * 4, USES({ "krnl_sampler", "token" }), &s->token);
+	rc |= scratch(fw, B * 4, USES({ "krnl_sampler", "logprob" }), &s->logprob);
+	rc |= scratch(fw, B * c->hidden * f,
+		      USES({ "krnl_embed_gather", "out" }, { "krnl_rmsnorm", "x" },
+			   { "krnl_gemv", "y" }, { "krnl_expert_ffn", "y" },
+			   { "krnl_lm_head_argmax", "x" }), &s->x);
+	rc |= scratch(fw, B * c->hidden * f,
+		      USES({ "krnl_rmsnorm", "y" }, { "krnl_gemv", "x" }, { "krnl_expert_ffn", "x" }),
+		      &s->xn);
+	rc |= scratch(fw, B * s->proj_w * f,
+		      USES({ "krnl_gemv", "y" }, { "krnl_conv1d_step", "x" },
+			   { "krnl_deltanet_step", "qkv" }, { "krnl_rmsnorm_gated", "z" },
+			   { "krnl_attn_decode", "qg" }), &s->proj);
+	rc |= scratch(fw, B * 2 * c->lin_nv * f,
+		      USES({ "krnl_gemv", "y" }, { "krnl_deltanet_step", "ba" }), &s->ba);
+	rc |= scratch(fw, B * c->n_kv_heads * c->head_dim * f,
+		      USES({ "krnl_gemv", "y" }, { "krnl_attn_decode", "k" }), &s->kv_k);
+	rc |= scratch(fw, B * c->n_kv_heads * c->head_dim * f,
+		      USES({ "krnl_gemv", "y" }, { "krnl_attn_decode", "v" }), &s->kv_v);
+	rc |= scratch(fw, B * s->o_w * f,
+		      USES({ "krnl_deltanet_step", "out" }, { "krnl_rmsnorm_gated", "x" },
+			   { "krnl_rmsnorm_gated", "y" }, { "krnl_attn_decode", "out" },
+			   { "krnl_gemv", "x" }), &s->o);
+	rc |= scratch(fw, B * c->n_experts * f,
+		      USES({ "krnl_gemv", "y" }, { "krnl_moe_router", "logits" }), &s->rlogits);
+	rc |= scratch(fw, (uint64_t)c->n_experts * 4,
+		      USES({ "krnl_moe_router", "count" }, { "krnl_expert_ffn", "count" }), &s->count);
+	rc |= scratch(fw, (uint64_t)c->n_experts * KRNL_MAX_BATCH * 4,
+		      USES({ "krnl_moe_router", "list" }, { "krnl_expert_ffn", "list" }), &s->list);
+	rc |= scratch(fw, (uint64_t)c->n_experts * KRNL_MAX_BATCH * 4,
+		      USES({ "krnl_moe_router", "listw" }, { "krnl_expert_ffn", "listw" }), &s->listw);
+	rc |= scratch(fw, B * 4, USES({ "krnl_embed_gather", "ids" }), &s->ids);
+	rc |= scratch(fw, B * 4,
+		      USES({ "krnl_conv1d_step", "slots" }, { "krnl_deltanet_step", "slots" },
+			   { "krnl_attn_decode", "slots" }), &s->slots);
+	rc |= scratch(fw, B * 4, USES({ "krnl_attn_decode", "pos" }), &s->pos);
+	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "dst" }), &s->dst);
+	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "argmax" }), &s->argmax);
 	return rc ? -FW_ENOMEM : 0;
 }
 
@@ -283,7 +426,8 @@ int fw_place_model(struct fw *fw)
 	for (uint32_t i = 0; i < fw->board.n_banks; i++)
 		fw->bank_next[i] = fw->board.banks[i].base;
 	fw->n_places = 0;
-	fw->rr = 1 % fw->board.n_banks;
+	fw->pin = ~0ull;
+	fw->err[0] = 0;
 	ctrl->weight_bytes = ctrl->state_bytes = 0;
 
 	rc = place_scratch(fw);
@@ -296,9 +440,11 @@ int fw_place_model(struct fw *fw)
 	if (!rc)
 		rc = place(fw, FW_T_LM_HEAD, 0, c->vocab, c->hidden, c->wdtype, FW_X_NONE, &fw->lm_head);
 	if (rc) {
-		snprintf(fw->err, sizeof(fw->err),
-			 "model does not fit the card's %u banks (%llu MiB placed so far)",
-			 fw->board.n_banks, (unsigned long long)(ctrl->weight_bytes >> 20));
+		if (!fw->err[0])
+			snprintf(fw->err, sizeof(fw->err),
+				 "model does not fit the card's %u banks (%llu MiB of weights placed"
+				 " so far, each in the banks its kernel ports reach)", fw->board.n_banks,
+				 (unsigned long long)(ctrl->weight_bytes >> 20));
 		return rc;
 	}
 	ctrl->hbm_used = 0;
