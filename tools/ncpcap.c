@@ -324,9 +324,9 @@ static void gen_hostile(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 		struct nc_ack a = { .next = 3, .sack = 5 };
 
 		len = nc_build_ack(b, sizeof(b), 0xC000 + (uint64_t)i, &a);
-		raw(cli_ip, 44000, b, (size_t)len, OK);
+		raw(ip4("10.77.0.6"), 44000, b, (size_t)len, OK);
 		len = nc_build_cancel(b, sizeof(b), 0xC100 + (uint64_t)i, 0);
-		raw(cli_ip, 44001, b, (size_t)len, OK);
+		raw(ip4("10.77.0.6"), 44001, b, (size_t)len, OK);
 	}
 	/* reassembly that never completes: first fragments of long bodies */
 	for (uint32_t i = 0; i < 2000; i++)
@@ -336,6 +336,12 @@ static void gen_hostile(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 
 		for (int i = 0; i < 6; i++)	/* per-address limit is 4 */
 			fragments(cli_ip, (uint16_t)(45000 + i), 0xD000 + (uint64_t)i, &l, 2);
+		/* conflicting fragments of one key */
+		fragments(ip4("10.77.0.5"), 45100, 0xD100, &l, 1);
+		len = nc_build_request_body(big, sizeof(big), &l);
+		big[100] ^= 0xff;
+		len = nc_build_frag(b, sizeof(b), 0xD100, 0, big, (uint32_t)len, 0);
+		raw(ip4("10.77.0.5"), 45100, b, (size_t)len, OK);
 		/* fragment flood from 1100 addresses: pool (1024) then BUSY */
 		for (uint32_t i = 0; i < 1100; i++) {
 			char a[32];
@@ -343,12 +349,6 @@ static void gen_hostile(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 			snprintf(a, sizeof(a), "10.78.%u.%u", i / 250, i % 250 + 1);
 			fragments(ip4(a), 46000, 0xE000 + (uint64_t)i, &l, 1);
 		}
-		/* conflicting fragments of one key */
-		fragments(cli_ip, 45100, 0xD100, &l, 1);
-		len = nc_build_request_body(big, sizeof(big), &l);
-		big[100] ^= 0xff;
-		len = nc_build_frag(b, sizeof(b), 0xD100, 0, big, (uint32_t)len, 0);
-		raw(cli_ip, 45100, b, (size_t)len, OK);
 	}
 	/* 1000 clients at once: one address, 1000 ports and request ids */
 	{

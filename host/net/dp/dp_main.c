@@ -489,6 +489,9 @@ out:
 	}
 	if (d) {
 		dp_proto_fini(d);
+		if (port_up)	/* every mbuf back: nothing held past shutdown */
+			printf("stats mbufs_in_use_after_close=%u\n",
+			       rte_mempool_in_use_count(d->pool));
 		dp_card_close(d->card);
 		dp_text_free(d->tok);
 		free(d->s_ttft.v);
