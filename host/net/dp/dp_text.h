@@ -24,7 +24,7 @@ void dp_text_free(struct nc_tokenizer *tok);
 /* Ids of a UTF-8 prompt: the count (may exceed cap), or < 0. */
 long dp_text_encode(const struct nc_tokenizer *tok, const uint8_t *text, size_t len,
 		    int32_t *ids, size_t cap);
-/* Start a stream that drops special tokens from the text. */
+/* Start a stream; special tokens keep their text, as in nc_tok_decode. */
 void dp_text_detok_init(struct dp_detok *d);
 /* Text of one more token (last: also what an unfinished character left);
  * bytes written to out, 0 if none or if they would not fit. */
