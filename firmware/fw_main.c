@@ -228,7 +228,26 @@ static int emit(struct fw *fw, const struct fw_row *rows, uint32_t n,
 	return 0;
 }
 
-/* Gather the active slots into rows; 0 rows if results or logits lack room. */
+/* A logits-ring row for a score-path row, or -1; 1 if the ring is full. */
+static int take_logits_row(struct fw_ctrl *ctrl, const struct fw_slot *s, uint32_t *lg,
+			   uint32_t *lfree, int32_t *dst)
+{
+	*dst = -1;
+	if (!(s->flags & FW_SUB_LOGITS))
+		return 0;
+	if (*lfree == 0)
+		return 1;	/* waits for the host to drain logits */
+	*dst = (int32_t)(*lg % ctrl->logits_rows);
+	(*lg)++;
+	(*lfree)--;
+	return 0;
+}
+
+/* Gather the step's rows: first one row per decoding slot, then the rows
+ * left go to prompts, several consecutive positions of a prompt at once
+ * (chunked prefill: every kernel handles a slot's rows in order, so a later
+ * position sees the cache and state the earlier one wrote).  0 rows if
+ * results or logits lack room. */
 static uint32_t gather(struct fw *fw, struct fw_row *rows)
 {
 	struct fw_ctrl *ctrl = fw->hal.ctrl;
@@ -240,34 +259,36 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows)
 		return 0;
 	for (uint32_t i = 0; i < FW_MAX_SLOTS; i++) {
 		struct fw_slot *s = &fw->slot[i];
-		struct fw_row *row = &rows[n];
-		int32_t tok;
+		int32_t dst;
 
-		if (!s->active)
-			continue;
-		if (s->cancel) {
+		if (s->active && s->cancel)
 			retire_cancelled(fw, i);
+		if (!s->active || s->pos < s->n_prompt)
 			continue;
+		if (take_logits_row(ctrl, s, &lg, &lfree, &dst))
+			continue;
+		rows[n++] = (struct fw_row){ .slot = (int32_t)i, .token = s->next,
+					     .pos = (int32_t)s->pos, .dst = dst };
+	}
+	for (uint32_t i = 0; i < FW_MAX_SLOTS && n < FW_MAX_SLOTS; i++) {
+		struct fw_slot *s = &fw->slot[i];
+		int32_t tok[FW_MAX_SLOTS], dst;
+		uint32_t k;
+
+		if (!s->active || s->pos >= s->n_prompt)
+			continue;
+		k = s->n_prompt - s->pos;
+		if (k > FW_MAX_SLOTS - n)
+			k = FW_MAX_SLOTS - n;
+		if (fw->hal.read(fw->hal.ctx, ctrl->prompt_addr[i] + (uint64_t)s->pos * 4, tok,
+				 (uint64_t)k * 4))
+			break;
+		for (uint32_t j = 0; j < k; j++) {
+			if (take_logits_row(ctrl, s, &lg, &lfree, &dst))
+				break;
+			rows[n++] = (struct fw_row){ .slot = (int32_t)i, .token = tok[j],
+						     .pos = (int32_t)(s->pos + j), .dst = dst };
 		}
-		if (s->pos < s->n_prompt) {
-			if (fw->hal.read(fw->hal.ctx, ctrl->prompt_addr[i] + (uint64_t)s->pos * 4,
-					 &tok, 4))
-				return 0;
-		} else {
-			tok = s->next;
-		}
-		row->dst = -1;
-		if (s->flags & FW_SUB_LOGITS) {
-			if (lfree == 0)
-				continue;	/* waits for the host to drain logits */
-			row->dst = (int32_t)(lg % ctrl->logits_rows);
-			lg++;
-			lfree--;
-		}
-		row->slot = (int32_t)i;
-		row->token = tok;
-		row->pos = (int32_t)s->pos;
-		n++;
 	}
 	atomic_store_explicit(&ctrl->logits_head, lg, memory_order_release);
 	return n;
@@ -299,6 +320,7 @@ int fw_service(struct fw *fw)
 	n = gather(fw, rows);
 	if (n == 0)
 		return 0;
+	atomic_store_explicit(&ctrl->in_step, 1, memory_order_release);
 	t0 = fw->hal.now_ns(fw->hal.ctx);
 	rc = fw_step(fw, rows, n, pick);
 	if (rc) {
@@ -309,5 +331,6 @@ int fw_service(struct fw *fw)
 	atomic_fetch_add_explicit(&ctrl->steps, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_rows, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_ns_total, ns, memory_order_relaxed);
+	atomic_store_explicit(&ctrl->in_step, 0, memory_order_release);
 	return emit(fw, rows, n, pick, ns) ? -FW_EHAL : 1;
 }

@@ -125,6 +125,7 @@ struct fw_ctrl {
 	uint64_t hbm_used;
 
 	/* counters, firmware-owned */
+	_Atomic uint32_t in_step;	/* 1 while a token step runs: snapshot between steps */
 	_Atomic uint64_t steps;
 	_Atomic uint64_t step_rows;
 	_Atomic uint64_t tokens;

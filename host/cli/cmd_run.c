@@ -211,33 +211,60 @@ static double active_floor(const struct fw_model_cfg *c)
 	return sum + es * h + 4.0 * h + es * h * c->vocab;
 }
 
-static void print_stats(struct nc_engine *e, uint32_t tokens)
-/* tokens: steps run, each one position of this single sequence */
-{
+/* Card counters taken between two token steps, so bytes and steps agree. */
+struct snap {
 	struct shim_stats st;
-	double total = 0, t = tokens ? tokens : 1;
+	uint64_t steps, rows;
+};
+
+static void snapshot(struct nc_engine *e, struct snap *s)
+{
+	for (;;) {
+		uint64_t before = atomic_load(&e->ctrl->steps);
+
+		if (atomic_load(&e->ctrl->in_step))
+			continue;
+		shim_get_stats(e->card, &s->st);
+		s->rows = atomic_load(&e->ctrl->step_rows);
+		if (!atomic_load(&e->ctrl->in_step) && atomic_load(&e->ctrl->steps) == before) {
+			s->steps = before;
+			return;
+		}
+	}
+}
+
+/* Decode steps only: from the step after the first token to the end. */
+static void print_stats(struct nc_engine *e, const struct snap *a, const struct snap *b)
+{
+	double t = (double)(b->steps - a->steps), total = 0, tot_w = 0;
 	double ebytes = 3.0 * e->cfg.hidden * e->cfg.moe_inter *
 			(e->cfg.wdtype == FW_DT_BF16 ? 2 : 4);
+	double fetched = (double)(b->st.experts_fetched - a->st.experts_fetched);
+	double ewb = (double)(b->st.expert_weight_bytes - a->st.expert_weight_bytes);
 
-	shim_get_stats(e->card, &st);
+	if (t == 0) {
+		printf("stats: no decode step measured (use --max-new 2 or more)\n");
+		return;
+	}
 	for (int k = 0; k < KRNL_COUNT; k++)
-		total += (double)st.krnl_rd[k];
-	printf("stats: %u token steps measured (prompt and decode steps alike: one position per"
-	       " sequence per step)\n", tokens);
-	printf("stats: hbm bytes read per step %.0f (kernels), firmware control %.0f\n",
-	       total / t, (double)st.fw_rd / t);
-	printf("stats: active-weight floor per step %.0f bytes, ratio %.3f\n",
+		total += (double)(b->st.krnl_rd[k] - a->st.krnl_rd[k]);
+	tot_w = (double)(b->st.fw_rd - a->st.fw_rd);
+	printf("stats: %.0f decode steps measured (one generated token each; prefill excluded)\n", t);
+	printf("stats: hbm bytes read per generated token %.0f (kernels), firmware control %.0f\n",
+	       total / t, tot_w / t);
+	printf("stats: active-weight floor per token %.0f bytes, ratio %.3f\n",
 	       active_floor(&e->cfg), total / t / active_floor(&e->cfg));
-	for (int k = 0; k < KRNL_COUNT; k++)
-		if (st.krnl_calls[k])
-			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per step\n",
-			       krnl_names[k], st.krnl_rd[k] / t, st.krnl_wr[k] / t,
-			       st.krnl_calls[k] / t);
-	printf("stats: expert weight bytes per step %.0f = distinct experts %.2f x %.0f bytes"
-	       " (%s); rows served per expert fetch %.2f\n",
-	       st.expert_weight_bytes / t, st.experts_fetched / t, ebytes,
-	       (double)st.expert_weight_bytes == st.experts_fetched * ebytes ? "equal" : "MISMATCH",
-	       st.experts_fetched ? (double)st.expert_rows / st.experts_fetched : 0.0);
+	for (int k = 0; k < KRNL_COUNT; k++) {
+		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
+		if (calls)
+			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per token\n",
+			       krnl_names[k], (b->st.krnl_rd[k] - a->st.krnl_rd[k]) / t,
+			       (b->st.krnl_wr[k] - a->st.krnl_wr[k]) / t, calls / t);
+	}
+	printf("stats: expert weight bytes per token %.0f = distinct experts %.2f x %.0f bytes"
+	       " (%s); rows served per expert fetch %.2f\n", ewb / t, fetched / t, ebytes,
+	       ewb == fetched * ebytes ? "equal" : "MISMATCH",
+	       fetched ? (double)(b->st.expert_rows - a->st.expert_rows) / fetched : 0.0);
 }
 
 int cmd_generate(int argc, char **argv)
@@ -248,6 +275,7 @@ int cmd_generate(int argc, char **argv)
 	char err[512];
 	int32_t *out = NULL;
 	uint32_t slot, n = 0;
+	struct snap s0 = { 0 }, s1;
 	int rc = parse("generate", argc, argv, &a);
 
 	if (rc)
@@ -258,7 +286,6 @@ int cmd_generate(int argc, char **argv)
 		fprintf(stderr, "nextcard generate: %s\n", out ? err : "out of memory");
 		goto out;
 	}
-	shim_reset_stats(e->card);	/* count from the first step on */
 	struct nc_sampling smp = { .temperature = a.temperature, .top_p = a.top_p,
 				   .top_k = a.top_k, .seed = a.seed };
 	if (nc_engine_submit_ex(e, a.ids, a.n_ids, a.max_new, 0, &smp, a.stop, a.n_stop, 0,
@@ -280,14 +307,18 @@ int cmd_generate(int argc, char **argv)
 		}
 		if (r.kind != FW_RES_TOKEN)
 			continue;
+		if (r.flags & FW_RF_FIRST)
+			snapshot(e, &s0);	/* prefill done: decode steps from here */
 		if (r.token >= 0 && n < a.max_new)
 			out[n++] = r.token;
 		if (r.flags & FW_RF_LAST)
 			break;
 	}
 	nc_print_ids(out, n);
-	if (a.stats)
-		print_stats(e, (uint32_t)atomic_load(&e->ctrl->steps));
+	if (a.stats) {
+		snapshot(e, &s1);
+		print_stats(e, &s0, &s1);
+	}
 	rc = 0;
 out:
 	free(out);

@@ -42,7 +42,7 @@ check "score writes 40 x 512 f32" [ "$(stat -c %s "$tmp/l.bin")" -eq $((40 * 512
 # --stats: expert bytes equal distinct experts x expert size
 $NC generate --model assets/fortune-13m --ids 316,3545,289,1980,300 --max-new 8 --stats >"$tmp/s"
 check "generate --stats expert bytes equal" grep -q '(equal)' "$tmp/s"
-check "generate --stats prints the floor" grep -q 'active-weight floor per step' "$tmp/s"
+check "generate --stats prints the floor" grep -q 'active-weight floor per token' "$tmp/s"
 
 # info on the real 80B config: counts, and a clear verdict on placement
 mkdir -p "$tmp/80b" && cp tests/data/loader/qwen3-next-80b-a3b.config.json "$tmp/80b/config.json"
