@@ -22,18 +22,20 @@ trap 'veth_down; rm -rf "$tmp"' EXIT
 
 fallback() {
 	echo "demo: $1"
-	if $NC http --help 2>&1 | grep -q -- '--port' && command -v curl >/dev/null; then
+	local help
+	help=$($NC http --help 2>&1)
+	if [[ $help == *--port* ]] && command -v curl >/dev/null; then
 		echo "demo: falling back to the HTTP API: nextcard http + curl /v1/completions"
-		$NC http --model "$MODEL" --port 18437 --exit-after-ms 60000 >"$tmp/http.log" 2>&1 &
-		local pid=$!
+		$NC http --model "$MODEL" --name fortune-13m --port 18437 --exit-after-ms 60000 \
+			>"$tmp/http.log" 2>&1 &
+		local pid=$! p
 		for _ in $(seq 100); do
 			curl -s http://127.0.0.1:18437/health >/dev/null 2>&1 && break
 			sleep 0.1
 		done
+		p=$(printf '%s' "$PROMPT" | sed ':a;N;$!ba;s/\\/\\\\/g;s/"/\\"/g;s/\n/\\n/g')
 		curl -s http://127.0.0.1:18437/v1/completions -H 'Content-Type: application/json' \
-			-d "{\"prompt\": $(printf '%s' "$PROMPT" | sed 's/\\/\\\\/g; s/"/\\"/g' |
-				awk 'BEGIN{ORS="\\n"} {print}' | sed 's/\\n$//; s/^/"/; s/$/"/'),
-			     \"max_tokens\": $MAXTOK}"
+			-d "{\"model\": \"fortune-13m\", \"prompt\": \"$p\", \"max_tokens\": $MAXTOK}"
 		echo
 		kill -INT $pid 2>/dev/null; wait $pid 2>/dev/null
 		return 0
