@@ -29,6 +29,11 @@ REL_TESTS = $(patsubst tests/unit/%.c,build/rel/tests/%,$(UNIT_SRCS))
 ASAN_TESTS= $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRCS))
 FUZZERS   = $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
+# HLS sources carry #pragma HLS and loop labels that gcc does not use.
+HLS_QUIET = -Wno-unknown-pragmas -Wno-unused-label
+FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -Wextra -Werror \
+	     -Wno-unused-parameter $(HLS_QUIET)
+
 .PHONY: all deps demo test unit fuzz dtbs clean bench
 .DEFAULT_GOAL := all
 
@@ -48,8 +53,6 @@ build/board/%.dtb: board/%.dts
 	@mkdir -p $(dir $@)
 	$(DTC) -q -I dts -O dtb -o $@ $<
 
-# HLS sources carry #pragma HLS and loop labels that gcc does not use.
-HLS_QUIET = -Wno-unknown-pragmas -Wno-unused-label
 build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET)
 
 build/rel/%.o: %.c
@@ -81,7 +84,6 @@ build/asan/tests/%: tests/unit/%.c build/asan/libnextcard.a
 	$(CC) $(ASAN_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
 
 # libFuzzer targets: the whole library rebuilt by clang with the fuzzer's coverage.
-FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -Wextra -Werror -Wno-unused-parameter $(HLS_QUIET)
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)

@@ -381,7 +381,7 @@ static void dump_nc(const uint8_t *p, size_t n, uint16_t dport)
 	case NC_T_TOKEN:
 		printf(" first=%u n=%u ids=", v.u.tok.first_index, v.u.tok.n_tokens);
 		for (unsigned i = 0; i < v.u.tok.n_tokens; i++)
-			printf("%s%u", i ? "," : "", nc_tok_id(&v.u.tok, i));
+			printf("%s%u", i ? "," : "", nc_wire_tok_id(&v.u.tok, i));
 		printf(" card_ns=%u tx_after_rx_ns=%llu text_len=%u", nc_tok_card_ns(&v.u.tok, 0),
 		       (unsigned long long)(nc_tok_tx_ns(&v.u.tok, 0) - v.u.tok.rx_ns),
 		       v.u.tok.text_len);

@@ -257,7 +257,7 @@ static int deliver_tokens(struct gen *g, const struct nc_token_view *t,
 		return -NC_E_PROTO;	/* tokens must tile the completion */
 	for (i = 0; i < t->n_tokens; i++) {
 		ev.index = g->res->delivered;
-		ev.id = nc_tok_id(t, i);
+		ev.id = nc_wire_tok_id(t, i);
 		ev.card_ns = nc_tok_card_ns(t, i);
 		ev.tx_ns = nc_tok_tx_ns(t, i);
 		ev.text = i ? NULL : t->text;

@@ -211,7 +211,7 @@ static float le_float(const uint8_t *p)
 	return f;
 }
 
-static int check_sampling(const struct nc_sampling *s)
+static int check_sampling(const struct nc_wire_sampling *s)
 {
 	if (s->max_tokens < 1)
 		return -NC_E_FIELD;

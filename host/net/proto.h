@@ -167,7 +167,7 @@ struct nc_hdr {
 };
 
 /* Sampling and limits of a request. */
-struct nc_sampling {
+struct nc_wire_sampling {
 	uint32_t max_tokens;	/* >= 1 */
 	float temperature;	/* 0 = greedy, finite, <= 100 */
 	float top_p;		/* (0, 1] */
@@ -178,7 +178,7 @@ struct nc_sampling {
 
 /* A parsed REQUEST body; pointers into the packet or reassembly buffer. */
 struct nc_request_view {
-	struct nc_sampling s;
+	struct nc_wire_sampling s;
 	const uint8_t *model;	/* model_len bytes, not NUL-terminated */
 	uint16_t model_len;
 	uint16_t n_stop;
@@ -216,7 +216,7 @@ struct nc_token_view {
 	const uint8_t *text;
 };
 
-static inline uint32_t nc_tok_id(const struct nc_token_view *t, unsigned i)
+static inline uint32_t nc_wire_tok_id(const struct nc_token_view *t, unsigned i)
 {
 	return nc_le32(t->entries + (size_t)i * NC_TOK_ENTRY_LEN);
 }
@@ -314,7 +314,7 @@ uint64_t nc_proto_copied_bytes(void);
 
 /* A request to build. */
 struct nc_request {
-	struct nc_sampling s;
+	struct nc_wire_sampling s;
 	const char *model;	/* NULL or "" for the server's default */
 	const uint32_t *stop;
 	uint16_t n_stop;

@@ -32,7 +32,7 @@ static void rebuild_token(const uint8_t *b, size_t n, const struct nc_pkt *v)
 	if (v->h.hdr_len != NC_HDR_LEN)
 		return;
 	for (i = 0; i < v->u.tok.n_tokens; i++) {
-		t[i].id = nc_tok_id(&v->u.tok, i);
+		t[i].id = nc_wire_tok_id(&v->u.tok, i);
 		t[i].card_ns = nc_tok_card_ns(&v->u.tok, i);
 		t[i].tx_ns = nc_tok_tx_ns(&v->u.tok, i);
 	}

@@ -188,7 +188,7 @@ static void test_token_roundtrip(void **state)
 		assert_int_equal(v.u.tok.first_index, first);
 		assert_true(v.u.tok.rx_ns == rx);
 		for (k = 0; k < cnt; k++) {
-			assert_int_equal(nc_tok_id(&v.u.tok, k), toks[k].id);
+			assert_int_equal(nc_wire_tok_id(&v.u.tok, k), toks[k].id);
 			assert_int_equal(nc_tok_card_ns(&v.u.tok, k),
 					 toks[k].card_ns);
 			assert_true(nc_tok_tx_ns(&v.u.tok, k) == toks[k].tx_ns);

@@ -1,10 +1,9 @@
 /* dp_card.h — the data plane's view of the card: the engine and the request
  * scheduler behind plain types.
  *
- * Why a bridge: model/engine.h and net/proto.h both define a
- * `struct nc_sampling` (different fields), so no translation unit can
- * include both.  dp_card.c is the one dp file that sees the scheduler; the
- * rest of the data plane sees only this header.
+ * dp_card.c is the one dp file that sees the engine and the scheduler; the
+ * rest of the data plane sees only this header, which keeps the packet code
+ * free of card types.
  */
 #ifndef HOST_NET_DP_CARD_H
 #define HOST_NET_DP_CARD_H

@@ -1,8 +1,7 @@
 /* dp_text.h — the tokenizer seen from the data plane.
  *
- * net/proto.h (an inline nc_tok_id for TOKEN views) and text/tokenizer.h
- * (a function nc_tok_id) cannot meet in one translation unit, so dp_text.c
- * is the one dp file that sees the tokenizer.
+ * dp_text.c is the one dp file that sees the tokenizer: text prompts in,
+ * streamed text pieces out.
  */
 #ifndef HOST_NET_DP_TEXT_H
 #define HOST_NET_DP_TEXT_H
