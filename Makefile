@@ -42,7 +42,7 @@ FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined $(CSTD) $(INC) -Wall -We
 # Included before any rule so their variables reach every prerequisite list.
 -include $(wildcard driver_shim/*.mk hls_kernels/*.mk host/*/*.mk tests/*.mk board/*.mk)
 
-all: build/nextcard $(DTBS)
+all: build/nextcard build/nextcard-cli $(DTBS)
 
 deps:
 	@bash scripts/deps.sh core
