@@ -16,6 +16,9 @@
 #define RWIN		128
 #define MAX_RTO_MS	2000
 #define CANCEL_TRIES	3
+/* Nothing retransmits the ACK of FINAL, and a server that misses it
+ * resends FINAL to a client that may be gone: send it this many times. */
+#define FINAL_ACKS	3
 
 struct nc_client {
 	int fd;
@@ -29,6 +32,8 @@ struct nc_client {
 	uint32_t ooo_seq[RWIN];
 	uint64_t *samples;		/* inter-token gaps */
 	uint32_t ping_seq;
+	uint64_t last_rid;		/* the previous request, finished */
+	uint32_t last_next;		/* its ACK: every seq received */
 };
 
 /* State of one nc_client_generate() call. */
@@ -351,6 +356,15 @@ static int on_error(struct gen *g, const struct nc_error_view *e)
 	return -NC_E_SERVER;
 }
 
+/* Acknowledge the previous request's FINAL again (it was resent). */
+static void ack_previous(struct gen *g)
+{
+	struct nc_ack a = { g->cl->last_next, 0 };
+
+	g->res->acks_tx++;
+	send_pkt(g, nc_build_ack(g->cl->tx, sizeof(g->cl->tx), g->cl->last_rid, &a));
+}
+
 static int on_packet(struct gen *g, size_t len, uint64_t t)
 {
 	struct nc_pkt v;
@@ -362,6 +376,9 @@ static int on_packet(struct gen *g, size_t len, uint64_t t)
 	if (v.h.rid != g->rid && !(v.h.type == NC_T_ERROR && !v.h.rid &&
 				   !g->heard)) {
 		g->res->foreign_rx++;	/* late packets of an older request */
+		if (v.h.type == NC_T_FINAL && g->cl->last_rid &&
+		    v.h.rid == g->cl->last_rid)	/* our last ACK was lost */
+			ack_previous(g);
 		return 0;
 	}
 	g->res->pkts_rx++;
@@ -523,8 +540,12 @@ int nc_client_generate(struct nc_client *cl, const struct nc_request *rq,
 	err = send_request(&g, 0);
 	if (!err)
 		err = gen_loop(&g);
-	if (g.done && !err)
-		send_ack(&g, now_ns());	/* acknowledge FINAL */
+	if (g.done && !err) {	/* acknowledge FINAL */
+		for (int i = 0; i < FINAL_ACKS; i++)
+			send_ack(&g, now_ns());
+		cl->last_rid = g.rid;
+		cl->last_next = g.next;
+	}
 	finish_stats(&g);
 	return err;
 }

@@ -235,14 +235,6 @@ static void tombstone(struct nc_sess_table *t, struct nc_sess *s, uint64_t now)
 	t->stats.tombs++;
 }
 
-int nc_sess_dup(struct nc_sess_table *t, struct nc_sess *s)
-{
-	t->stats.dup_requests++;
-	if (s->state == NC_SS_TOMB || s->any_ack)
-		return 0;
-	t->stats.dup_accepted++;
-	return 1;
-}
 
 void nc_sess_running(struct nc_sess_table *t, struct nc_sess *s)
 {
@@ -259,6 +251,32 @@ static void send_pkt(struct nc_sess_table *t, struct nc_sess *s,
 		t->stats.pkts_sent++;
 		t->stats.finals_sent += p->final;
 	}
+}
+
+int nc_sess_dup(struct nc_sess_table *t, struct nc_sess *s, uint64_t now_ns)
+{
+	uint32_t win = t->cfg.window, seq, sent = 0;
+
+	t->stats.dup_requests++;
+	if (s->state == NC_SS_TOMB || !s->st)
+		return 0;
+	s->last_ack_ns = now_ns;	/* the client is alive */
+	if (s->any_ack)
+		return 0;
+	t->stats.dup_accepted++;
+	/* It heard nothing: whatever was sent got lost.  Do not leave the
+	 * first tokens to a timer that may have backed off to a second. */
+	for (seq = s->una; seq < s->next_seq && sent < RESEND_BURST; seq++) {
+		struct nc_sess_pkt *p = &s->st->win[seq % win];
+
+		if (p->acked)
+			continue;
+		send_pkt(t, s, p, 1, now_ns);
+		t->stats.retrans_rto++;
+		sent++;
+	}
+	s->rto_ns = t->cfg.rto_min_ns;
+	return 1;
 }
 
 /* Text bytes that fit a TOKEN packet of n tokens. */
@@ -418,19 +436,14 @@ int nc_sess_ack(struct nc_sess_table *t, struct nc_sess *s,
 	return 0;
 }
 
-/* Retransmission timer of one live request; 1 if it became a tombstone. */
-static int rto_check(struct nc_sess_table *t, struct nc_sess *s, uint64_t now)
+/* Retransmission timer of one live request. */
+static void rto_check(struct nc_sess_table *t, struct nc_sess *s, uint64_t now)
 {
 	uint32_t win = t->cfg.window, seq, sent = 0;
 
 	if (s->una >= s->next_seq || now - s->st->win[s->una % win].sent_ns < s->rto_ns)
-		return 0;
+		return;
 	s->expiries++;
-	if (s->state == NC_SS_DRAINING && s->expiries >= t->cfg.final_tries) {
-		t->stats.final_giveups++;
-		tombstone(t, s, now);
-		return 1;
-	}
 	for (seq = s->una; seq < s->next_seq && sent < RESEND_BURST; seq++) {
 		struct nc_sess_pkt *p = &s->st->win[seq % win];
 
@@ -441,7 +454,6 @@ static int rto_check(struct nc_sess_table *t, struct nc_sess *s, uint64_t now)
 		sent++;
 	}
 	s->rto_ns = s->rto_ns * 2 > t->cfg.rto_max_ns ? t->cfg.rto_max_ns : s->rto_ns * 2;
-	return 0;
 }
 
 void nc_sess_tick(struct nc_sess_table *t, uint64_t now_ns)
@@ -456,6 +468,15 @@ void nc_sess_tick(struct nc_sess_table *t, uint64_t now_ns)
 		    now_ns - s->last_accepted_ns >= t->cfg.accepted_every_ns) {
 			s->last_accepted_ns = now_ns;
 			t->ops.accepted(t->ctx, s);
+		}
+		/* FINAL is resent (RTO, at most 1 s apart) for as long as the
+		 * client may still be waiting for it: until it is acknowledged
+		 * or the client has been silent for the dead-client time. */
+		if (s->state == NC_SS_DRAINING &&
+		    now_ns - s->last_ack_ns >= t->cfg.dead_ns) {
+			t->stats.final_giveups++;
+			tombstone(t, s, now_ns);
+			continue;
 		}
 		if ((s->state == NC_SS_QUEUED || s->state == NC_SS_RUNNING) &&
 		    !s->dead && now_ns - s->last_ack_ns >= t->cfg.dead_ns) {

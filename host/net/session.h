@@ -31,8 +31,10 @@ struct nc_sess_cfg {
 	uint16_t window;	/* packets, 1..NC_SESS_WINDOW */
 	uint64_t rto_min_ns;	/* 20 ms */
 	uint64_t rto_max_ns;	/* 1 s */
-	uint32_t final_tries;	/* RTO expiries before giving up on FINAL (8) */
-	uint64_t dead_ns;	/* no ACK for this long: cancel (10 s) */
+	uint64_t dead_ns;	/* no ACK for this long: the client is gone (10 s):
+				 * cancel a queued/running request, give up
+				 * on FINAL of a draining one.  At least the
+				 * client's idle timeout (docs/protocol.md 8.2) */
 	uint64_t tomb_ns;	/* tombstone lifetime (30 s) */
 	uint64_t accepted_every_ns;	/* ACCEPTED while queued (1 s) */
 };
@@ -41,7 +43,7 @@ struct nc_sess_cfg {
 	.max_sessions = 16384, .max_streams = 160, .tok_cap = 4096, \
 	.text_cap = 32768, .window = NC_SESS_WINDOW, \
 	.rto_min_ns = 20000000ull, .rto_max_ns = 1000000000ull, \
-	.final_tries = 8, .dead_ns = 10000000000ull, \
+	.dead_ns = 10000000000ull, \
 	.tomb_ns = 30000000000ull, .accepted_every_ns = 1000000000ull }
 
 enum nc_sess_state {
@@ -97,7 +99,7 @@ struct nc_sess {
 	uint32_t expiries;	/* RTO expiries without ACK progress */
 	uint64_t rto_ns;
 	uint64_t rx_ns;		/* request received (last fragment) */
-	uint64_t last_ack_ns;	/* liveness: last ACK or admission */
+	uint64_t last_ack_ns;	/* liveness: last ACK, resent REQUEST or admission */
 	uint64_t last_accepted_ns;
 	uint64_t tomb_until;
 	uint64_t handle;	/* scheduler handle */
@@ -170,9 +172,12 @@ struct nc_sess *nc_sess_admit(struct nc_sess_table *t,
 /* Give a record back at once (admission failed after nc_sess_admit). */
 void nc_sess_abort(struct nc_sess_table *t, struct nc_sess *s);
 
-/* A duplicate REQUEST arrived: returns 1 when ACCEPTED should be sent
- * again (nothing acknowledged yet), 0 to ignore it. */
-int nc_sess_dup(struct nc_sess_table *t, struct nc_sess *s);
+/* A duplicate REQUEST arrived.  A live request counts it as a sign of life
+ * (the client is still there, waiting).  When the client has acknowledged
+ * nothing yet it heard nothing: the stream packets already sent are resent
+ * at once (RTO back to its minimum) and 1 is returned: send ACCEPTED
+ * again.  0: ignore it (tombstone, or the client is already streaming). */
+int nc_sess_dup(struct nc_sess_table *t, struct nc_sess *s, uint64_t now_ns);
 
 /* The scheduler put it on a slot. */
 void nc_sess_running(struct nc_sess_table *t, struct nc_sess *s);

@@ -56,6 +56,12 @@ struct fake {
 	/* results */
 	int prompt_ok;
 	unsigned requests, dup_requests, retrans, fast_retrans, dropped, cancels, pings;
+	unsigned final_acks;		/* ACKs that acknowledge FINAL */
+	/* the request before this one: its FINAL is resent when the next starts */
+	int replay_old_final;
+	uint64_t old_rid;
+	uint32_t old_npkts;
+	unsigned old_final_acks;
 };
 
 static uint64_t mono_ns(void)
@@ -157,7 +163,16 @@ static void start(struct fake *f, const struct nc_pkt *v,
 		fake_send(f, b, nc_build_error(b, sizeof(b), v->h.rid, 0, &e));
 		return;
 	}
+	if (f->replay_old_final && f->started && f->npkts) {
+		/* as if the ACK of the last FINAL was lost: resend it */
+		f->old_rid = f->rid;
+		f->old_npkts = f->npkts;
+		f->pkt[f->npkts - 1][4] |= NC_F_RETRANS;
+		fake_send(f, f->pkt[f->npkts - 1], f->len[f->npkts - 1]);
+	}
 	f->started = 1;
+	f->sent_upto = f->ack_next = 0;
+	memset(f->acked, 0, sizeof(f->acked));
 	f->rid = v->h.rid;
 	f->prompt_ok = 1;
 	if (f->want_prompt) {
@@ -234,8 +249,13 @@ static void on_packet(struct fake *f, const uint8_t *b, size_t n)
 		nc_reasm_release(&f->reasm, d.handle);
 		break;
 	case NC_T_ACK:
-		if (f->started && v.h.rid == f->rid)
+		if (f->started && v.h.rid == f->rid) {
+			f->final_acks += f->npkts && v.u.ack.next == f->npkts;
 			on_ack(f, &v.u.ack);
+		} else if (f->old_rid && v.h.rid == f->old_rid &&
+			   v.u.ack.next == f->old_npkts) {
+			f->old_final_acks++;
+		}
 		break;
 	case NC_T_CANCEL:
 		if (f->started && v.h.rid == f->rid)
@@ -488,6 +508,39 @@ static void test_no_server(void **state)
 			 -NC_E_RESOLVE);
 }
 
+/* Nothing retransmits the ACK of FINAL: the client sends it several times,
+ * and acknowledges FINAL again when a resend of it shows up during its next
+ * request, so the server does not keep a finished stream waiting. */
+static void test_final_ack(void **state)
+{
+	struct fake *f = fake_start(M_TOKENS, 5, 0, 0, 6);
+	uint32_t ids[2] = { 3, 4 };
+	struct nc_request rq = ids_request(ids, 2);
+	struct nc_gen_result res;
+	struct nc_client *cl;
+	struct seen s = { 0 };
+	uint64_t end;
+
+	f->replay_old_final = 1;
+	fake_run(f);
+	assert_int_equal(nc_client_open(&cl, "127.0.0.1", f->port, &fast), 0);
+	assert_int_equal(nc_client_generate(cl, &rq, on_token, &s, &res), 0);
+	assert_int_equal(s.count, 5);
+	for (end = mono_ns() + 1000000000ull; f->final_acks < 3 && mono_ns() < end;)
+		usleep(1000);
+	assert_int_equal(f->final_acks, 3);
+	/* second request: the fake server first resends the first FINAL */
+	s = (struct seen){ 0 };
+	assert_int_equal(nc_client_generate(cl, &rq, on_token, &s, &res), 0);
+	assert_int_equal(s.count, 5);
+	assert_true(res.foreign_rx >= 1);
+	for (end = mono_ns() + 1000000000ull; !f->old_final_acks && mono_ns() < end;)
+		usleep(1000);
+	nc_client_close(cl);
+	fake_stop(f);
+	assert_true(f->old_final_acks >= 1);
+}
+
 static void test_ping(void **state)
 {
 	struct fake *f = fake_start(M_TOKENS, 1, 0, 0, 5);
@@ -529,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_no_server),
 		cmocka_unit_test(test_ping),
+		cmocka_unit_test(test_final_ack),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

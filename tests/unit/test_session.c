@@ -97,7 +97,7 @@ static void test_stream_in_order(void **st)
 	assert_non_null(s);
 	assert_ptr_equal(nc_sess_find(&t, &p, 42), s);
 	assert_null(nc_sess_find(&t, &p, 43));
-	assert_int_equal(nc_sess_dup(&t, s), 1);	/* nothing acked: ACCEPTED again */
+	assert_int_equal(nc_sess_dup(&t, s, 0), 1);	/* nothing acked: ACCEPTED again */
 	nc_sess_running(&t, s);
 	for (uint32_t i = 0; i < 5; i++)
 		assert_int_equal(nc_sess_token(&t, s, 100 + i, 1000, (const uint8_t *)"ab", 2, i * MS), 0);
@@ -110,7 +110,7 @@ static void test_stream_in_order(void **st)
 		assert_int_equal(s->st->tok[i].id, 100 + i);
 	}
 	ack(&t, s, 2, 0, 5 * MS);
-	assert_int_equal(nc_sess_dup(&t, s), 0);	/* acked: ignore */
+	assert_int_equal(nc_sess_dup(&t, s, 5 * MS), 0);	/* acked: ignore */
 	nc_sess_finish(&t, s, NC_FIN_LENGTH, 0, 6 * MS);
 	assert_int_equal(f.n, 6);
 	assert_true(f.log[5].final);
@@ -123,7 +123,7 @@ static void test_stream_in_order(void **st)
 	assert_int_equal(t.stats.tombs, 1);
 	/* late duplicate of a finished request: ignored */
 	assert_ptr_equal(nc_sess_find(&t, &p, 42), s);
-	assert_int_equal(nc_sess_dup(&t, s), 0);
+	assert_int_equal(nc_sess_dup(&t, s, 8 * MS), 0);
 	/* tombstone lasts 30 s */
 	nc_sess_tick(&t, 29000 * MS);
 	assert_non_null(nc_sess_find(&t, &p, 42));
@@ -197,6 +197,7 @@ static void test_rto_and_final_giveup(void **st)
 	struct nc_peer p = peer(1003);
 	struct nc_sess *s;
 	uint64_t now = 0;
+	int i;
 
 	(void)st;
 	setup_table(&t, &f, 8, 2);
@@ -210,14 +211,93 @@ static void test_rto_and_final_giveup(void **st)
 	nc_sess_tick(&t, 20 * MS);		/* RTO: both resent, RTO doubles */
 	assert_int_equal(f.n, 4);
 	assert_int_equal(s->rto_ns, 40 * MS);
+	/* The client is alive (keepalive ACKs) but FINAL keeps getting lost:
+	 * FINAL is resent, at most 1 s apart, as long as the client may wait
+	 * for it, well beyond 8 expiries (the old give-up, ~3.3 s, was shorter
+	 * than the client's own 10 s idle timeout). */
 	now = 20 * MS;
-	for (int i = 0; i < 20 && s->state != NC_SS_TOMB; i++) {
+	for (i = 0; i < 30; i++) {
+		now += s->rto_ns;
+		ack(&t, s, 1, 0, now - MS);
+		nc_sess_tick(&t, now);
+		assert_int_equal(s->state, NC_SS_DRAINING);
+		assert_true(f.log[f.n - 1].final && f.log[f.n - 1].retrans);
+	}
+	assert_true(now > 20000 * MS);
+	assert_int_equal(s->rto_ns, 1000 * MS);
+	assert_int_equal(t.stats.final_giveups, 0);
+	/* Silent client: given up after the dead-client time (10 s), not before. */
+	{
+		uint64_t last = now - MS;
+
+		while (s->state != NC_SS_TOMB && now < last + 20000 * MS) {
+			now += 100 * MS;
+			nc_sess_tick(&t, now);
+			if (s->state == NC_SS_TOMB)
+				break;
+			assert_true(now - last < 10000 * MS);
+		}
+		assert_int_equal(s->state, NC_SS_TOMB);
+		assert_true(now - last >= 10000 * MS && now - last < 10100 * MS);
+	}
+	assert_int_equal(t.stats.final_giveups, 1);
+	assert_int_equal(t.stats.dead_clients, 0);
+	assert_int_equal(t.stats.live, 0);
+	nc_sess_fini(&t);
+}
+
+/* The root cause of slow/failed first tokens under loss: a client that
+ * heard nothing resends its REQUEST.  The server must answer it (ACCEPTED
+ * and, at once, the stream packets it already sent, whatever its backed-off
+ * RTO says) and count it as a sign of life, so that neither the dead-client
+ * timer nor the FINAL give-up drops a request whose client is still
+ * resending. */
+static void test_dup_request_before_any_ack(void **st)
+{
+	struct nc_sess_table t;
+	struct fake f;
+	struct nc_peer p = peer(1005);
+	struct nc_sess *s;
+	uint64_t now;
+	unsigned n0;
+
+	(void)st;
+	setup_table(&t, &f, 8, 2);
+	s = nc_sess_admit(&t, &p, 21, 0);
+	nc_sess_running(&t, s);
+	for (uint32_t i = 0; i < 3; i++)
+		nc_sess_token(&t, s, 50 + i, 0, NULL, 0, i * MS);
+	nc_sess_finish(&t, s, NC_FIN_LENGTH, 0, 3 * MS);
+	assert_int_equal(f.n, 4);		/* 3 TOKENs and FINAL, all lost */
+	/* RTO backs off: 20, 40, 80, 160, 320, 640 ms, then 1 s */
+	for (now = 3 * MS; s->rto_ns < 1000 * MS;) {
 		now += s->rto_ns;
 		nc_sess_tick(&t, now);
 	}
+	assert_int_equal(s->state, NC_SS_DRAINING);
+	n0 = f.n;
+	now += 10 * MS;
+	/* the client's resent REQUEST: ACCEPTED again and everything resent now */
+	assert_int_equal(nc_sess_dup(&t, s, now), 1);
+	assert_int_equal(f.n, n0 + 4);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(f.log[n0 + i].seq, i);
+		assert_true(f.log[n0 + i].retrans);
+	}
+	assert_true(f.log[n0 + 3].final);
+	assert_int_equal(s->rto_ns, 20 * MS);
+	assert_int_equal(t.stats.dup_accepted, 1);
+	/* resends keep it alive past 10 s from admission */
+	nc_sess_dup(&t, s, 7000 * MS);
+	nc_sess_tick(&t, 12000 * MS);
+	assert_int_equal(s->state, NC_SS_DRAINING);
+	assert_int_equal(t.stats.final_giveups, 0);
+	/* the client got it all: FINAL acknowledged, later dups ignored */
+	ack(&t, s, 4, 0, 12001 * MS);
 	assert_int_equal(s->state, NC_SS_TOMB);
-	assert_int_equal(t.stats.final_giveups, 1);
-	assert_int_equal(t.stats.live, 0);
+	n0 = f.n;
+	assert_int_equal(nc_sess_dup(&t, s, 12002 * MS), 0);
+	assert_int_equal(f.n, n0);
 	nc_sess_fini(&t);
 }
 
@@ -317,6 +397,7 @@ int main(void)
 		cmocka_unit_test(test_window_batches),
 		cmocka_unit_test(test_sack_fast_retransmit),
 		cmocka_unit_test(test_rto_and_final_giveup),
+		cmocka_unit_test(test_dup_request_before_any_ack),
 		cmocka_unit_test(test_dead_client_and_queue),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_text_split),

@@ -108,6 +108,16 @@ static void send_accepted(struct dp *d, struct nc_sess *s, uint32_t queue_pos)
 	dp_udp_send(d, m, (uint16_t)len, NULL);
 }
 
+/* queue_pos for ACCEPTED re-sent to a still queued request (an upper bound:
+ * the scheduler counts its whole queue). */
+static uint32_t dup_queue_pos(struct dp *d)
+{
+	struct dp_card_stats st;
+
+	dp_card_stats(d->card, &st);
+	return st.queued;
+}
+
 /* Session callbacks. */
 static int ops_send(void *ctx, struct nc_sess *s, const struct nc_sess_pkt *p,
 		    int retrans, uint64_t now)
@@ -344,8 +354,8 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	s = nc_sess_find(&d->sess, &key, rid);
 	if (s) {
 		d->c.req_dup++;
-		if (nc_sess_dup(&d->sess, s))
-			send_accepted(d, s, 0);
+		if (nc_sess_dup(&d->sess, s, dp_ns(d, rx_tsc)))
+			send_accepted(d, s, s->state == NC_SS_QUEUED ? dup_queue_pos(d) : 0);
 		goto drop;
 	}
 	if (check_body(d, from, rid, v)) {
@@ -471,8 +481,9 @@ static void handle_frag(struct dp *d, const struct nc_pkt *p,
 	if (s) {	/* resent fragments of a request already admitted */
 		if (p->u.frag.index == 0) {
 			d->c.req_dup++;
-			if (nc_sess_dup(&d->sess, s))
-				send_accepted(d, s, 0);
+			if (nc_sess_dup(&d->sess, s, dp_ns(d, rx_tsc)))
+				send_accepted(d, s, s->state == NC_SS_QUEUED ?
+						 dup_queue_pos(d) : 0);
 		}
 		return;
 	}

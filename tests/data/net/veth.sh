@@ -44,6 +44,18 @@ veth_up() {
 	fi
 }
 
+# veth_pin_neigh: a permanent neighbour entry for the appliance in $NS_C.
+# Under injected or netem loss the client kernel's own ARP is lossy too, and
+# Linux resolves slowly (a probe a second, 3 probes, then FAILED: the queued
+# REQUESTs are dropped), which costs seconds before any protocol packet flows
+# and can outlast the client's request timer.  The loss tests pin the entry:
+# they test protocol v1, not ARP (the lossless case and dp_pcap test ARP).
+veth_pin_neigh() {
+	local mac
+	mac=$(ip -n "$NS_S" -o link show "$IF_S" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+	[ -n "$mac" ] && ip -n "$NS_C" neigh replace "$SRV_IP" lladdr "$mac" dev "$IF_C" nud permanent
+}
+
 # serve_start LOG NC_BINARY MODEL [app args...]: start the appliance in $NS_S,
 # wait for its "ready" line (20 s at most).
 serve_start() {
