@@ -198,14 +198,14 @@ struct out {
 	uint32_t n;
 };
 
-/* Text prompts print the server's text pieces; tokens without one (a server
- * that does not detokenize) print as ids. */
+/* Text prompts print the server's text pieces (a text prompt is only accepted
+ * by a server that detokenizes; a special token's piece is empty); id prompts
+ * print ids. */
 static int on_token(void *user, const struct nc_token_event *ev)
 {
 	struct out *o = user;
 
-	if (ev->text)	/* first token of a packet */
-		o->pkt_text = !o->ids_mode && ev->text_len;
+	o->pkt_text = !o->ids_mode;
 	if (o->pkt_text) {
 		if (ev->text_len)
 			fwrite(ev->text, 1, ev->text_len, stdout);

@@ -36,7 +36,7 @@ void dp_text_detok_init(struct dp_detok *d)
 	struct nc_detok *k = (struct nc_detok *)(void *)d->state;
 
 	nc_detok_init(k);
-	k->skip_special = 0;	/* as nc_tok_decode: "<|endoftext|>" stays visible */
+	k->skip_special = 1;	/* as the HTTP API: "<|endoftext|>" is no text */
 }
 
 long dp_text_detok_push(struct dp_detok *d, const struct nc_tokenizer *tok,
