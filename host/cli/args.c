@@ -7,7 +7,7 @@
 
 #define MAX_IDS (1u << 22)
 
-int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+int nc_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -17,6 +17,16 @@ int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	uint64_t v;
+
+	if (nc_parse_u64(s, lo, hi, &v))
 		return -1;
 	*out = (uint32_t)v;
 	return 0;

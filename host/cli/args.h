@@ -11,6 +11,7 @@ int nc_parse_ids(const char *s, int32_t **ids, uint32_t *n, char *err, size_t er
 
 /* Strict unsigned decimal in [lo, hi].  0 or -1. */
 int nc_parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
+int nc_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
 /* Strict float in [lo, hi].  0 or -1. */
 int nc_parse_float(const char *s, float lo, float hi, float *out);

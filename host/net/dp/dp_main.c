@@ -30,6 +30,7 @@
 #include <rte_malloc.h>
 #include <rte_mempool.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "net/dp/dp.h"
 #include "net/proto.h"
@@ -66,20 +67,6 @@ static int usage(const char *why)
 	return 2;
 }
 
-static int parse_num(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
 
 static int parse_args(int argc, char **argv, struct serve_opts *o)
 {
@@ -110,12 +97,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'c': o->card = optarg; break;
 		case 'b': o->board = optarg; break;
 		case 'p':
-			if (parse_num(optarg, 1, 65535, &v))
+			if (nc_parse_u64(optarg, 1, 65535, &v))
 				return usage("--port wants 1..65535");
 			o->port = (uint16_t)v;
 			break;
 		case 'H':
-			if (parse_num(optarg, 1, 65535, &v))
+			if (nc_parse_u64(optarg, 1, 65535, &v))
 				return usage("--http-port wants 1..65535");
 			o->http_port = (uint16_t)v;
 			break;
@@ -125,27 +112,27 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 			o->ip = a.s_addr;
 			break;
 		case 'q':
-			if (parse_num(optarg, 1, 4096, &v))
+			if (nc_parse_u64(optarg, 1, 4096, &v))
 				return usage("--queue wants 1..4096");
 			o->queue = (uint32_t)v;
 			break;
 		case 'x':
-			if (parse_num(optarg, 2, 1u << 20, &v))
+			if (nc_parse_u64(optarg, 2, 1u << 20, &v))
 				return usage("--ctx wants 2..1048576");
 			o->ctx = (uint32_t)v;
 			break;
 		case 'E':
-			if (parse_num(optarg, 1, 86400000, &v))
+			if (nc_parse_u64(optarg, 1, 86400000, &v))
 				return usage("--exit-after-idle-ms wants 1..86400000");
 			o->idle_exit_ms = v;
 			break;
 		case 'D':
-			if (parse_num(optarg, 10, 3600000, &v))
+			if (nc_parse_u64(optarg, 10, 3600000, &v))
 				return usage("--dead-ms wants 10..3600000");
 			o->dead_ms = v;
 			break;
 		case 'L':
-			if (parse_num(optarg, 0, 50, &v))
+			if (nc_parse_u64(optarg, 0, 50, &v))
 				return usage("--inject-loss-pct wants 0..50");
 			o->loss_ppm = (uint32_t)v * 10000;
 			break;
