@@ -267,6 +267,41 @@ static void gen_basic(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 	request(cli_ip, 40001, 0x1111, &rq, OK);
 }
 
+/* Stop strings (a model with a tokenizer): text prompt `text`, greedy,
+ *   0x7771 with TEXT_OUT and the stop strings,
+ *   0x7772 the same without TEXT_OUT (ids only, up to the matching token),
+ *   0x7773 TEXT_OUT, no stop string (the whole continuation),
+ *   0x7774 TEXT_OUT and stop strings never produced (held text released),
+ *   0x7775 a malformed stop section (an empty string): ERROR. */
+static void gen_stop(const char *text, const char **stop, unsigned n_stop,
+		     uint32_t max_tokens)
+{
+	/* " G", " Greg", ... are held back until "ck" rules the first out;
+	 * the last token "A" is held until the end flushes it */
+	static const char *never[] = { " Gregory pecan", "A\tnever" };
+	struct nc_request rq = { .s = { .max_tokens = max_tokens, .top_p = 1.0f,
+					.flags = NC_RQ_TEXT_OUT },
+				 .text = text, .text_len = (uint32_t)strlen(text),
+				 .stop_str = stop, .n_stop_str = (uint8_t)n_stop };
+	uint8_t b[NC_MAX_PKT];
+	int len;
+
+	arp_request();
+	request(cli_ip, 40011, 0x7771, &rq, OK);
+	rq.s.flags = 0;
+	request(cli_ip, 40012, 0x7772, &rq, OK);
+	rq.s.flags = NC_RQ_TEXT_OUT;
+	rq.n_stop_str = 0;
+	request(cli_ip, 40013, 0x7773, &rq, OK);
+	rq.stop_str = never;
+	rq.n_stop_str = 2;
+	request(cli_ip, 40014, 0x7774, &rq, OK);
+	/* the first byte of the first string zeroed: an empty string */
+	len = nc_build_request(b, sizeof(b), 0x7775, 0, &rq);
+	b[len - (int)(strlen(never[0]) + strlen(never[1]) + 2)] = 0;
+	raw(cli_ip, 40015, b, (size_t)len, OK);
+}
+
 static void gen_hostile(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 {
 	struct nc_request rq = base_rq(ids, n, max_tokens);
@@ -385,6 +420,24 @@ static void dump_nc(const uint8_t *p, size_t n, uint16_t dport)
 		printf(" card_ns=%u tx_after_rx_ns=%llu text_len=%u", nc_tok_card_ns(&v.u.tok, 0),
 		       (unsigned long long)(nc_tok_tx_ns(&v.u.tok, 0) - v.u.tok.rx_ns),
 		       v.u.tok.text_len);
+		if (v.u.tok.text_len) {	/* C escapes: one line per packet */
+			printf(" text=\"");
+			for (unsigned i = 0; i < v.u.tok.text_len; i++) {
+				uint8_t c = v.u.tok.text[i];
+
+				if (c == '\\' || c == '"')
+					printf("\\%c", c);
+				else if (c == '\n')
+					printf("\\n");
+				else if (c == '\t')
+					printf("\\t");
+				else if (c < 0x20 || c == 0x7f)
+					printf("\\x%02x", c);
+				else
+					putchar(c);
+			}
+			putchar('"');
+		}
 		break;
 	case NC_T_FINAL:
 		printf(" reason=%s err=%u prompt_tokens=%u completion_tokens=%u",
@@ -492,6 +545,8 @@ static int parse_ids(const char *s, uint32_t *ids, uint32_t *n)
 int main(int argc, char **argv)
 {
 	uint32_t ids[1024], n = 0, max_tokens = 16;
+	const char *text = NULL, *stop[NC_MAX_STOP_STR];
+	unsigned n_stop = 0;
 
 	srv_ip = ip4("10.77.0.2");
 	cli_ip = ip4("10.77.0.1");
@@ -499,12 +554,21 @@ int main(int argc, char **argv)
 		return dump(argv[2]);
 	if (argc < 4 || strcmp(argv[1], "gen")) {
 		fprintf(stderr, "usage: ncpcap gen basic|hostile OUT.pcap --ids 1,2 [--max-tokens N]"
+			" | ncpcap gen stop OUT.pcap --text T --stop S... [--max-tokens N]"
 			" | ncpcap dump IN.pcap\n");
 		return 2;
 	}
 	for (int i = 4; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--ids") && !parse_ids(argv[i + 1], ids, &n))
 			continue;
+		if (!strcmp(argv[i], "--text")) {
+			text = argv[i + 1];
+			continue;
+		}
+		if (!strcmp(argv[i], "--stop") && n_stop < NC_MAX_STOP_STR) {
+			stop[n_stop++] = argv[i + 1];
+			continue;
+		}
 		if (!strcmp(argv[i], "--max-tokens")) {
 			max_tokens = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 			continue;
@@ -512,8 +576,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ncpcap: bad option %s\n", argv[i]);
 		return 2;
 	}
-	if (!n) {
-		fprintf(stderr, "ncpcap: --ids is required\n");
+	if (!strcmp(argv[2], "stop") ? !text || !n_stop : !n) {
+		fprintf(stderr, "ncpcap: --ids (stop: --text and --stop) required\n");
 		return 2;
 	}
 	out = fopen(argv[3], "wb");
@@ -526,6 +590,8 @@ int main(int argc, char **argv)
 		gen_basic(ids, n, max_tokens);
 	else if (!strcmp(argv[2], "hostile"))
 		gen_hostile(ids, n, max_tokens);
+	else if (!strcmp(argv[2], "stop"))
+		gen_stop(text, stop, n_stop, max_tokens);
 	else {
 		fprintf(stderr, "ncpcap: unknown scenario %s\n", argv[2]);
 		return 2;

@@ -22,6 +22,7 @@ struct cli {
 	uint32_t n_ids;
 	struct nc_request rq;
 	struct nc_client_opts opts;
+	const char *stop[NC_MAX_STOP_STR];	/* --stop, in order */
 };
 
 static void usage(FILE *f)
@@ -30,10 +31,13 @@ static void usage(FILE *f)
 		"usage: nextcard-cli [--host H] [--port P] (--ids 1,2,3 | \"text prompt\")\n"
 		"                    [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
 		"                    [--seed S] [--model NAME] [--timeout-ms MS]\n"
+		"                    [--stop STR]... (up to %u)\n"
 		"Streams tokens to stdout; TTFT and inter-token latency go to stderr.\n"
+		"--stop ends generation (reason stop) where the text contains STR; the\n"
+		"text is cut before it (1..%u bytes of UTF-8 each).\n"
 		"Defaults: --host 127.0.0.1 --port %u --max-tokens 128 --temperature 0\n"
 		"          --top-k 0 (off) --top-p 1 --timeout-ms 10000 (silence allowed)\n",
-		NC_DEFAULT_PORT);
+		NC_MAX_STOP_STR, NC_MAX_STOP_STR_LEN, NC_DEFAULT_PORT);
 }
 
 static int bad(const char *opt, const char *val)
@@ -97,7 +101,7 @@ static int parse_ids(const char *s, uint32_t *ids, uint32_t *n)
 }
 
 enum { O_HOST = 1, O_PORT, O_IDS, O_MAXTOK, O_TEMP, O_TOPK, O_TOPP, O_SEED,
-       O_MODEL, O_TIMEOUT, O_HELP };
+       O_MODEL, O_TIMEOUT, O_STOP, O_HELP };
 
 static int parse_opt(struct cli *c, int opt, const char *name, const char *v)
 {
@@ -143,6 +147,18 @@ static int parse_opt(struct cli *c, int opt, const char *name, const char *v)
 			return bad(name, v);
 		c->opts.idle_timeout_ms = (unsigned)u;
 		return 0;
+	case O_STOP:
+		if (!*v || strlen(v) > NC_MAX_STOP_STR_LEN ||
+		    !nc_utf8_valid((const uint8_t *)v, strlen(v)))
+			return bad(name, v);
+		if (c->rq.n_stop_str == NC_MAX_STOP_STR) {
+			fprintf(stderr, "nextcard-cli: at most %u --stop strings\n",
+				NC_MAX_STOP_STR);
+			return 2;
+		}
+		c->stop[c->rq.n_stop_str++] = v;
+		c->rq.stop_str = c->stop;
+		return 0;
 	}
 	if (opt == O_HELP) {
 		usage(stdout);
@@ -166,6 +182,7 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "model", required_argument, NULL, O_MODEL },
 		{ "timeout-ms", required_argument, NULL, O_TIMEOUT },
+		{ "stop", required_argument, NULL, O_STOP },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};

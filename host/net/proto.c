@@ -240,6 +240,31 @@ static size_t pad4(size_t n)
 	return (n + 3) & ~(size_t)3;
 }
 
+/* The stop-strings section: n bytes of 1..NC_MAX_STOP_STR strings, each
+ * 1..NC_MAX_STOP_STR_LEN bytes of UTF-8 and its NUL. */
+static int parse_stop_strings(const uint8_t *p, uint32_t n,
+			      struct nc_request_view *r)
+{
+	uint32_t off = 0;
+
+	if (n == 0 || p[n - 1] != 0)
+		return -NC_E_FIELD;
+	while (off < n) {
+		const uint8_t *z = memchr(p + off, 0, n - off);
+		uint32_t sl = (uint32_t)(z - (p + off));	/* z found: p[n-1] is 0 */
+
+		if (sl == 0 || sl > NC_MAX_STOP_STR_LEN ||
+		    r->n_stop_str == NC_MAX_STOP_STR)
+			return -NC_E_FIELD;
+		if (!nc_utf8_valid(p + off, sl))
+			return -NC_E_UTF8;
+		r->stop_str[r->n_stop_str] = p + off;
+		r->stop_str_len[r->n_stop_str++] = (uint16_t)sl;
+		off += sl + 1;
+	}
+	return 0;
+}
+
 int nc_parse_request_body(const uint8_t *b, size_t len,
 			  struct nc_request_view *r)
 {
@@ -268,8 +293,23 @@ int nc_parse_request_body(const uint8_t *b, size_t len,
 		return -NC_E_FIELD;
 	if (!r->n_prompt == !r->text_len)
 		return -NC_E_FIELD;	/* exactly one prompt form */
+	r->stop_len = 0;
+	r->n_stop_str = 0;
 	need = NC_REQ_FIXED_LEN + pad4(r->model_len) + 4ull * r->n_stop +
 	       4ull * r->n_prompt + r->text_len;
+	if (r->s.flags & NC_RQ_STOP_TEXT) {
+		/* text padded to 4, then u32 stop_len and the strings */
+		need = NC_REQ_FIXED_LEN + pad4(r->model_len) + 4ull * r->n_stop +
+		       4ull * r->n_prompt + pad4(r->text_len) + 4;
+		if (need > NC_MAX_BODY)
+			return -NC_E_TOO_LONG;
+		if (need > len)
+			return -NC_E_SHORT;
+		r->stop_len = nc_le32(b + need - 4);
+		if (r->stop_len < 2 || r->stop_len > NC_MAX_STOP_SECT)
+			return -NC_E_FIELD;
+		need += r->stop_len;
+	}
 	if (need > NC_MAX_BODY)
 		return -NC_E_TOO_LONG;
 	if (need > len)
@@ -289,6 +329,13 @@ int nc_parse_request_body(const uint8_t *b, size_t len,
 	r->text = b + off;
 	if (!nc_utf8_valid(r->text, r->text_len))
 		return -NC_E_UTF8;
+	if (r->s.flags & NC_RQ_STOP_TEXT) {
+		off += r->text_len;
+		if (!all_zero(b + off, pad4(r->text_len) - r->text_len))
+			return -NC_E_FIELD;
+		off += pad4(r->text_len) - r->text_len + 4;
+		return parse_stop_strings(b + off, r->stop_len, r);
+	}
 	return 0;
 }
 
@@ -492,6 +539,23 @@ static void put_float(uint8_t *p, float f)
 	nc_put32(p, u);
 }
 
+/* Bytes of the stop-strings section (after stop_len), or a negative nc_err. */
+static long stop_strings_len(const struct nc_request *rq)
+{
+	long n = 0;
+
+	if (rq->n_stop_str > NC_MAX_STOP_STR || !rq->stop_str)
+		return -NC_E_FIELD;
+	for (unsigned i = 0; i < rq->n_stop_str; i++) {
+		size_t sl = rq->stop_str[i] ? strlen(rq->stop_str[i]) : 0;
+
+		if (sl == 0 || sl > NC_MAX_STOP_STR_LEN)
+			return -NC_E_FIELD;
+		n += (long)sl + 1;
+	}
+	return n;
+}
+
 long nc_request_body_len(const struct nc_request *rq)
 {
 	size_t mlen = rq->model ? strlen(rq->model) : 0;
@@ -501,6 +565,16 @@ long nc_request_body_len(const struct nc_request *rq)
 		return -NC_E_FIELD;
 	n = NC_REQ_FIXED_LEN + pad4(mlen) + 4ull * rq->n_stop +
 	    4ull * rq->n_prompt + rq->text_len;
+	if (rq->n_stop_str) {
+		long sl = stop_strings_len(rq);
+
+		if (sl < 0)
+			return sl;
+		n = NC_REQ_FIXED_LEN + pad4(mlen) + 4ull * rq->n_stop +
+		    4ull * rq->n_prompt + pad4(rq->text_len) + 4 + (uint64_t)sl;
+	} else if (rq->s.flags & NC_RQ_STOP_TEXT) {
+		return -NC_E_FIELD;	/* the flag needs strings */
+	}
 	if (n > NC_MAX_BODY)
 		return -NC_E_TOO_LONG;
 	return (long)n;
@@ -533,12 +607,16 @@ int nc_build_request_body(uint8_t *b, size_t cap, const struct nc_request *rq)
 	if (rq->text_len && !nc_utf8_valid((const uint8_t *)rq->text,
 					   rq->text_len))
 		return -NC_E_UTF8;
+	for (unsigned i = 0; i < rq->n_stop_str; i++)
+		if (!nc_utf8_valid((const uint8_t *)rq->stop_str[i],
+				   strlen(rq->stop_str[i])))
+			return -NC_E_UTF8;
 	nc_put32(b, rq->s.max_tokens);
 	put_float(b + 4, rq->s.temperature);
 	put_float(b + 8, rq->s.top_p);
 	nc_put32(b + 12, rq->s.top_k);
 	nc_put64(b + 16, rq->s.seed);
-	nc_put32(b + 24, rq->s.flags);
+	nc_put32(b + 24, rq->n_stop_str ? rq->s.flags | NC_RQ_STOP_TEXT : rq->s.flags);
 	nc_put16(b + 28, (uint16_t)mlen);
 	nc_put16(b + 30, rq->n_stop);
 	nc_put32(b + 32, rq->n_prompt);
@@ -552,6 +630,19 @@ int nc_build_request_body(uint8_t *b, size_t cap, const struct nc_request *rq)
 	put_ids(b + off, rq->prompt, rq->n_prompt);
 	off += 4u * rq->n_prompt;
 	copy_counted(b + off, rq->text, rq->text_len);
+	if (rq->n_stop_str) {
+		off += rq->text_len;
+		memset(b + off, 0, pad4(rq->text_len) - rq->text_len);
+		off += pad4(rq->text_len) - rq->text_len;
+		nc_put32(b + off, (uint32_t)((size_t)len - off - 4));
+		off += 4;
+		for (unsigned i = 0; i < rq->n_stop_str; i++) {
+			size_t sl = strlen(rq->stop_str[i]) + 1;	/* with its NUL */
+
+			copy_counted(b + off, rq->stop_str[i], sl);
+			off += sl;
+		}
+	}
 	return (int)len;
 }
 

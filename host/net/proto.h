@@ -27,6 +27,9 @@
 #define NC_MAX_TOK_PER_PKT	64
 #define NC_MAX_MODEL_LEN	64
 #define NC_MAX_STOP		16
+#define NC_MAX_STOP_STR		4	/* stop strings per request (as OpenAI) */
+#define NC_MAX_STOP_STR_LEN	256	/* bytes per stop string, NUL excluded */
+#define NC_MAX_STOP_SECT	(NC_MAX_STOP_STR * (NC_MAX_STOP_STR_LEN + 1))
 #define NC_MAX_BODY		(256u * 1024u)	/* reassembled request body */
 #define NC_MAX_FRAGS		256
 #define NC_FRAG_STRIDE		1436	/* NC_MAX_PKT - headers, multiple of 4 */
@@ -55,7 +58,8 @@ enum nc_type {
 /* REQUEST body flags. */
 #define NC_RQ_SEED		0x0001u	/* seed field is meaningful */
 #define NC_RQ_TEXT_OUT		0x0002u	/* ask for text pieces in TOKEN packets */
-#define NC_RQ_ALL		(NC_RQ_SEED | NC_RQ_TEXT_OUT)
+#define NC_RQ_STOP_TEXT		0x0004u	/* a stop-strings section ends the body */
+#define NC_RQ_ALL		(NC_RQ_SEED | NC_RQ_TEXT_OUT | NC_RQ_STOP_TEXT)
 
 /* FINAL finish reasons. */
 enum nc_finish {
@@ -187,6 +191,13 @@ struct nc_request_view {
 	const uint8_t *prompt_ids;	/* n_prompt LE u32 */
 	uint32_t text_len;
 	const uint8_t *text;	/* UTF-8, text_len bytes */
+	/* Stop strings (flag NC_RQ_STOP_TEXT; n_stop_str 0 without it).  Each
+	 * is stop_str_len[i] bytes of UTF-8 followed by its NUL in the buffer,
+	 * so stop_str[i] is also a C string in place. */
+	uint32_t stop_len;	/* bytes of the section after its u32 length */
+	uint8_t n_stop_str;
+	uint16_t stop_str_len[NC_MAX_STOP_STR];
+	const uint8_t *stop_str[NC_MAX_STOP_STR];
 };
 
 /* A REQUEST_FRAG packet. */
@@ -322,6 +333,12 @@ struct nc_request {
 	uint32_t n_prompt;
 	const char *text;	/* UTF-8 prompt; exactly one of prompt/text */
 	uint32_t text_len;
+	/* Stop strings (NUL-terminated UTF-8, 1..NC_MAX_STOP_STR_LEN bytes
+	 * each), 0..NC_MAX_STOP_STR of them.  The builder sets
+	 * NC_RQ_STOP_TEXT when n_stop_str > 0 (and refuses the flag without
+	 * strings). */
+	const char *const *stop_str;
+	uint8_t n_stop_str;
 };
 
 /* Builders: return the packet (or body) length, or a negative nc_err. */

@@ -58,6 +58,56 @@ static void check_request(const struct nc_request_view *r, const uint8_t *b,
 		sum += nc_id_at(r->prompt_ids, i);
 	if (sum == 0xdeadbeefcafeull)	/* keep the reads */
 		abort();
+	if (!(r->s.flags & NC_RQ_STOP_TEXT) != !r->n_stop_str ||
+	    r->n_stop_str > NC_MAX_STOP_STR)
+		abort();
+	for (i = 0; i < r->n_stop_str; i++) {
+		/* each string and its NUL inside; a C string of its length */
+		check_inside(b, n, r->stop_str[i], r->stop_str_len[i] + 1u);
+		if (r->stop_str_len[i] < 1 || r->stop_str_len[i] > NC_MAX_STOP_STR_LEN ||
+		    strlen((const char *)r->stop_str[i]) != r->stop_str_len[i])
+			abort();
+	}
+}
+
+/* Rebuild a request body from its view: the bytes must come back. */
+static void rebuild_request(const struct nc_request_view *r, const uint8_t *body,
+			    size_t n)
+{
+	const char *stop[NC_MAX_STOP_STR];
+	uint32_t stop_ids[NC_MAX_STOP], *ids;
+	char model[NC_MAX_MODEL_LEN + 1];
+	struct nc_request rq = { .s = r->s };
+	uint8_t *out;
+	uint32_t i;
+	int len;
+
+	ids = malloc(4 * (size_t)r->n_prompt + 4);
+	out = malloc(n + 1);
+	if (!ids || !out)
+		abort();
+	memcpy(model, r->model, r->model_len);
+	model[r->model_len] = 0;
+	for (i = 0; i < r->n_stop; i++)
+		stop_ids[i] = nc_id_at(r->stop_ids, i);
+	for (i = 0; i < r->n_prompt; i++)
+		ids[i] = nc_id_at(r->prompt_ids, i);
+	for (i = 0; i < r->n_stop_str; i++)
+		stop[i] = (const char *)r->stop_str[i];
+	rq.model = model;
+	rq.stop = stop_ids;
+	rq.n_stop = r->n_stop;
+	rq.prompt = ids;
+	rq.n_prompt = r->n_prompt;
+	rq.text = (const char *)r->text;
+	rq.text_len = r->text_len;
+	rq.stop_str = stop;
+	rq.n_stop_str = r->n_stop_str;
+	len = nc_build_request_body(out, n, &rq);
+	if (len != (int)n || memcmp(out, body, n))
+		abort();
+	free(out);
+	free(ids);
 }
 
 static void handle(struct nc_reasm *r, const uint8_t *b, size_t n, uint8_t ctl,
@@ -73,8 +123,10 @@ static void handle(struct nc_reasm *r, const uint8_t *b, size_t n, uint8_t ctl,
 	check_inside(b, n, v.payload, v.h.payload_len);
 	if (v.h.type == NC_T_TOKEN)
 		rebuild_token(b, n, &v);
-	if (v.h.type == NC_T_REQUEST)
+	if (v.h.type == NC_T_REQUEST) {
 		check_request(&v.u.req, b, n);
+		rebuild_request(&v.u.req, v.payload, v.h.payload_len);
+	}
 	if (v.h.type != NC_T_REQUEST_FRAG)
 		return;
 	memset(&peer, 0, sizeof(peer));
@@ -85,8 +137,10 @@ static void handle(struct nc_reasm *r, const uint8_t *b, size_t n, uint8_t ctl,
 		return;
 	if (d.len != v.u.frag.total_len)
 		abort();
-	if (!nc_parse_request_body(d.body, d.len, &rv))
+	if (!nc_parse_request_body(d.body, d.len, &rv)) {
 		check_request(&rv, d.body, d.len);
+		rebuild_request(&rv, d.body, d.len);
+	}
 	nc_reasm_release(r, d.handle);
 }
 

@@ -59,5 +59,38 @@ check "only the reassembly copies (80 bytes)" grep -q 'payload_copied_bytes=80 '
 if [ "$fails" -ne 0 ]; then
 	echo "--- serve log"; cat "$tmp/serve.log"; echo "--- out.pcap"; head -40 "$d"
 fi
+
+# Stop strings (protocol 5, flag STOP_TEXT) on fortune-13m, which has a
+# tokenizer: the greedy continuation is "\tTo see his friend Gregory peck.\n\nQ:..."
+sf=$fails
+$PCAP gen stop "$tmp/stop.pcap" --text $'Q: Why did the chicken cross the road?\nA:' \
+	--stop friend --max-tokens 24 2>/dev/null
+timeout 60 $NC serve -l 1 --no-pci --no-huge -m 128 --no-shconf --no-telemetry \
+	--log-level='*:warning' --file-prefix "ncstop$$" \
+	--vdev="net_pcap0,rx_pcap=$tmp/stop.pcap,tx_pcap=$tmp/stop-out.pcap" \
+	-- --model assets/fortune-13m --ip 10.77.0.2 --exit-after-idle-ms 400 >"$tmp/stop.log" 2>&1
+rc=$?
+check "stop: serve exits by itself (rc=$rc)" [ "$rc" -eq 0 ]
+$PCAP dump "$tmp/stop-out.pcap" >"$tmp/stop.txt" || true
+d=$tmp/stop.txt
+text() { # rid -> its text pieces (C-escaped) in seq order, first sends only
+	grep " nc TOKEN rid=$1 " "$d" | grep 'retrans=0' | sed -n 's/.* seq=\([0-9]*\) .*/\1 &/p' |
+		sort -n | sed -n 's/.* text="\(.*\)"$/\1/p' | tr -d '\n'
+}
+full=$(stream 0x7773)
+check "stop: text cut at the match" [ "$(text 0x7771)" = '\tTo see his ' ]
+check "stop: FINAL stop, usage 13+4" grep -q 'nc FINAL rid=0x7771 seq=4 .*retrans=0 reason=stop err=0 prompt_tokens=13 completion_tokens=4$' "$d"
+check "stop: ids up to the matching token (no TEXT_OUT)" [ "$(stream 0x7772)" = "$(echo "$full" | cut -d, -f1-4)" ]
+check "stop: no text without TEXT_OUT" bash -c "! grep ' nc TOKEN rid=0x7772 ' '$d' | grep -q 'text='"
+check "stop: FINAL stop without TEXT_OUT" grep -q 'nc FINAL rid=0x7772 seq=4 .*reason=stop err=0 prompt_tokens=13 completion_tokens=4$' "$d"
+check "no stop string: the whole continuation" [ "$(text 0x7773)" = '\tTo see his friend Gregory peck.\n\nQ:\tWhy did the chicken cross the playground?\nA' ]
+check "unmatched stop strings: same text (held pieces released)" [ "$(text 0x7774)" = "$(text 0x7773)" ]
+check "unmatched stop strings: same ids, FINAL length" bash -c "[ '$(stream 0x7774)' = '$full' ] && grep -q 'nc FINAL rid=0x7774 seq=24 .*reason=length' '$d'"
+check "unmatched stop strings: a piece held back (empty) then released" grep -q 'nc TOKEN rid=0x7774 seq=4 .*text_len=0$' "$d"
+check "malformed stop section: ERROR" grep -q 'nc ERROR rid=0x7775 .*code=malformed' "$d"
+check "stop: 2 hits counted" grep -q 'stop_text_hits=2' "$tmp/stop.log"
+if [ "$fails" -ne "$sf" ]; then
+	echo "--- stop serve log"; cat "$tmp/stop.log"; echo "--- stop out.pcap"; grep -v retrans=1 "$d" | head -60
+fi
 echo "dp_pcap: $fails failed"
 [ "$fails" -eq 0 ]

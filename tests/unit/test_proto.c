@@ -154,6 +154,127 @@ static void test_request_roundtrip(void **state)
 	}
 }
 
+/* Stop strings: random sets round-trip, in place, with every truncation. */
+static void test_stop_strings_roundtrip(void **state)
+{
+	static const char *pool[] = { "friend", "\n\nQ:", "h\xc3\xa9", "\xe2\x82\xac!",
+				      "x", "</s>", "\t" };
+	static char long_str[NC_MAX_STOP_STR_LEN + 1];
+	const char *stop[NC_MAX_STOP_STR];
+	static uint8_t pkt[NC_MAX_PKT];
+	uint32_t ids[3] = { 5, 6, 7 };
+	struct nc_request rq;
+	struct nc_pkt v;
+	int n;
+
+	memset(long_str, 'z', NC_MAX_STOP_STR_LEN);
+	for (int i = 0; i < 200; i++) {
+		unsigned k = 1 + rnd_below(NC_MAX_STOP_STR), tl = rnd_below(8);
+		uint64_t copied;
+
+		memset(&rq, 0, sizeof(rq));
+		rq.s.max_tokens = 9;
+		rq.s.top_p = 1.0f;
+		rq.s.flags = rnd_below(2) ? NC_RQ_TEXT_OUT : 0;
+		rq.model = rnd_below(2) ? "tiny-a" : NULL;
+		if (tl) {	/* text lengths 1..7: every padding */
+			rq.text = "abcdefg";
+			rq.text_len = tl;
+		} else {
+			rq.prompt = ids;
+			rq.n_prompt = 3;
+		}
+		for (unsigned j = 0; j < k; j++)
+			stop[j] = i == 0 ? long_str :
+				  pool[rnd_below(sizeof(pool) / sizeof(pool[0]))];
+		rq.stop_str = stop;
+		rq.n_stop_str = (uint8_t)k;
+		n = nc_build_request(pkt, sizeof(pkt), 77, 0, &rq);
+		assert_true(n > 0);
+		copied = nc_proto_copied_bytes();
+		assert_int_equal(nc_parse(pkt, (size_t)n, &v), 0);
+		assert_true(nc_proto_copied_bytes() == copied);	/* zero copy */
+		assert_true(v.u.req.s.flags & NC_RQ_STOP_TEXT);
+		assert_int_equal(v.u.req.n_stop_str, k);
+		assert_int_equal(v.u.req.text_len, rq.text_len);
+		for (unsigned j = 0; j < k; j++) {
+			assert_int_equal(v.u.req.stop_str_len[j], strlen(stop[j]));
+			assert_string_equal((const char *)v.u.req.stop_str[j], stop[j]);
+			assert_true(in_buf(v.u.req.stop_str[j], pkt, (size_t)n));
+		}
+		/* body length formula: stop_len (u32, 4-aligned) then the strings */
+		{
+			size_t base = NC_HDR_LEN + NC_REQ_FIXED_LEN +
+				      (rq.model ? 8 : 0) + 4u * rq.n_prompt +
+				      ((tl + 3u) & ~3u);
+			size_t sl = 0;
+
+			for (unsigned j = 0; j < k; j++)
+				sl += strlen(stop[j]) + 1;
+			assert_int_equal(base % 4, 0);
+			assert_int_equal(nc_le32(pkt + base), sl);
+			assert_int_equal((size_t)n, base + 4 + sl);
+		}
+		if (i < 60)
+			check_truncations(pkt, n);
+	}
+}
+
+/* Malformed stop sections, each on an otherwise valid request. */
+static void test_stop_strings_malformed(void **state)
+{
+	const char *two[] = { "ab", "cd" };
+	uint8_t good[NC_MAX_PKT], pkt[NC_MAX_PKT];
+	struct nc_request rq = { .s = { .max_tokens = 4, .top_p = 1.0f },
+				 .text = "hi!", .text_len = 3,	/* one pad byte */
+				 .stop_str = two, .n_stop_str = 2 };
+	const char *five[] = { "a", "b", "c", "d", "e" }, *bad[] = { "" };
+	static char big[NC_MAX_STOP_STR_LEN + 2];
+	struct nc_pkt v;
+	int n, sect;
+
+	n = nc_build_request(good, sizeof(good), 9, 0, &rq);
+	assert_true(n > 0);
+	assert_int_equal(nc_parse(good, (size_t)n, &v), 0);
+	sect = n - 6;	/* "ab\0cd\0" */
+	assert_int_equal(nc_le32(good + sect - 4), 6);
+	assert_int_equal(good[sect - 5], 0);	/* text padding */
+#define MUT(stmt, want) do { \
+		memcpy(pkt, good, (size_t)n); \
+		stmt; \
+		assert_int_equal(nc_parse(pkt, (size_t)n, &v), (want)); \
+	} while (0)
+	MUT(pkt[sect - 5] = 'x', -NC_E_FIELD);		/* padding not zero */
+	MUT(pkt[n - 1] = 'x', -NC_E_FIELD);		/* no final NUL */
+	MUT(pkt[sect] = 0, -NC_E_FIELD);		/* empty first string */
+	MUT(pkt[sect + 2] = 0; pkt[sect + 3] = 0, -NC_E_FIELD);	/* empty second */
+	MUT(pkt[sect + 1] = 0xff, -NC_E_UTF8);		/* not UTF-8 */
+	MUT(pkt[sect + 3] = 0xc0; pkt[sect + 4] = 0xaf, -NC_E_UTF8);	/* overlong */
+	MUT(nc_put32(pkt + sect - 4, 0), -NC_E_FIELD);	/* stop_len 0 */
+	MUT(nc_put32(pkt + sect - 4, 1), -NC_E_FIELD);	/* stop_len 1 */
+	MUT(nc_put32(pkt + sect - 4, 5), -NC_E_LEN);	/* shorter than the body */
+	MUT(nc_put32(pkt + sect - 4, 7), -NC_E_SHORT);	/* longer */
+	MUT(nc_put32(pkt + sect - 4, NC_MAX_STOP_SECT + 1), -NC_E_FIELD);
+	/* flag clear: the section is extra bytes */
+	MUT(pkt[24 + 24] = 0, -NC_E_LEN);
+	/* the builder refuses what the parser refuses */
+	rq.stop_str = five;
+	rq.n_stop_str = 5;
+	assert_int_equal(nc_build_request(pkt, sizeof(pkt), 9, 0, &rq), -NC_E_FIELD);
+	rq.stop_str = bad;
+	rq.n_stop_str = 1;
+	assert_int_equal(nc_build_request(pkt, sizeof(pkt), 9, 0, &rq), -NC_E_FIELD);
+	memset(big, 'q', NC_MAX_STOP_STR_LEN + 1);
+	bad[0] = big;
+	assert_int_equal(nc_build_request(pkt, sizeof(pkt), 9, 0, &rq), -NC_E_FIELD);
+	bad[0] = "\xff";
+	assert_int_equal(nc_build_request(pkt, sizeof(pkt), 9, 0, &rq), -NC_E_UTF8);
+	rq.n_stop_str = 0;
+	rq.s.flags = NC_RQ_STOP_TEXT;	/* the flag without strings */
+	assert_int_equal(nc_build_request(pkt, sizeof(pkt), 9, 0, &rq), -NC_E_FIELD);
+#undef MUT
+}
+
 static void test_token_roundtrip(void **state)
 {
 	struct nc_token_out toks[NC_MAX_TOK_PER_PKT];
@@ -712,6 +833,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_request_roundtrip, setup),
+		cmocka_unit_test_setup(test_stop_strings_roundtrip, setup),
+		cmocka_unit_test_setup(test_stop_strings_malformed, setup),
 		cmocka_unit_test_setup(test_token_roundtrip, setup),
 		cmocka_unit_test_setup(test_small_roundtrip, setup),
 		cmocka_unit_test_setup(test_header_errors, setup),

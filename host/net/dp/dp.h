@@ -15,6 +15,7 @@
 #include <rte_mbuf.h>
 
 #include "api/metrics.h"
+#include "api/openai.h"
 #include "net/dp/dp_card.h"
 #include "net/dp/dp_text.h"
 #include "net/reasm.h"
@@ -47,7 +48,20 @@ struct dp_req {
 	struct dp_detok detok;
 	int32_t *ids;		/* tokenized text / realigned ids, ctx entries */
 	int32_t stop[16];
+	/* stop strings (flag STOP_TEXT): matched over the detokenized text */
+	uint8_t n_stop_str;
+	uint8_t stop_hit;	/* a stop string matched: tokens after it are dropped */
+	uint8_t stop_cancel;	/* ... and the scheduler must still be told */
+	char *stop_ptr[NC_MAX_STOP_STR];
+	char stop_buf[NC_MAX_STOP_SECT];	/* the strings, NUL-terminated */
+	struct oai_stopper stopper;	/* hold buffer preallocated (DP_STOP_BUF) */
+	struct oai_buf stop_out;	/* what the matcher releases, preallocated */
 };
+
+/* Text the stop matcher holds or releases at once: a stop string's worth
+ * plus one detokenized piece, with room to spare, so the lcore never
+ * allocates. */
+#define DP_STOP_BUF	2048
 
 /* Exact samples (ring) for the exit summary; histograms go to metrics. */
 struct dp_samples {
@@ -77,6 +91,7 @@ struct dp_counters {
 	uint64_t acks_unknown, cancels;
 	uint64_t tx_nombuf, tx_dropped, tx_token_pkts, tx_retrans;
 	uint64_t ids_zero_copy, ids_realigned, card_failed;
+	uint64_t stop_text_hits;	/* requests ended by a stop string */
 	uint64_t loops, polls_with_events;
 	uint64_t inj_rx_drops, inj_tx_drops;	/* --inject-loss-pct */
 };
@@ -101,6 +116,7 @@ struct dp {
 	struct nc_reasm reasm;
 	struct nc_metrics *m;
 	struct dp_req *reqs;	/* sess.cfg.max_streams */
+	uint32_t stop_cancels;	/* requests with stop_cancel set */
 	/* clock: TSC -> CLOCK_MONOTONIC_RAW ns */
 	uint64_t tsc_hz, tsc0, ns0, ns_mult;	/* ns = ns0 + (tsc - tsc0) * mult >> 32 */
 	uint64_t now_tsc;	/* current loop iteration */
@@ -158,6 +174,9 @@ int dp_proto_init(struct dp *d, const struct nc_sess_cfg *scfg, char *err, size_
 void dp_proto_fini(struct dp *d);
 void dp_card_event(void *user, const struct dp_card_ev *ev);
 void dp_proto_tick(struct dp *d, uint64_t now_ns);
+/* After dp_card_poll: cancel in the scheduler the requests a stop string
+ * ended (the card's event callback must not call back into dp_card). */
+void dp_proto_after_poll(struct dp *d);
 /* Shutdown: cancel everything in the scheduler and wait for it to end. */
 void dp_proto_drain(struct dp *d);
 

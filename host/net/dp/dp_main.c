@@ -252,9 +252,9 @@ static void summary(struct dp *d, double secs)
 
 	printf("nextcard serve: stopped after %.1f s\n", secs);
 	printf("stats rx_packets=%lu tx_packets=%lu rx_dropped=%lu payload_copied_bytes=%lu"
-	       " ids_zero_copy=%lu ids_realigned=%lu\n",
+	       " ids_zero_copy=%lu ids_realigned=%lu stop_text_hits=%lu\n",
 	       M(rx_packets), M(tx_packets), M(rx_dropped), M(payload_copied_bytes),
-	       c->ids_zero_copy, c->ids_realigned);
+	       c->ids_zero_copy, c->ids_realigned, c->stop_text_hits);
 	printf("stats requests ok=%lu dup=%lu busy=%lu bad=%lu text=%lu frag_completed=%lu"
 	       " finished_ok=%lu errors=%lu cancelled=%lu prompt_tokens=%lu completion_tokens=%lu\n",
 	       c->req_ok, c->req_dup, c->req_busy, c->req_bad, c->req_text, c->req_frag_done,
@@ -314,6 +314,7 @@ static void dp_loop(struct dp *d)
 			d->c.card_failed++;
 			break;
 		}
+		dp_proto_after_poll(d);
 		if (t - last_tick >= tick) {
 			last_tick = t;
 			dp_proto_tick(d, dp_ns(d, t));

@@ -210,34 +210,76 @@ static void release_prompt(void *user)
 	}
 }
 
+/* Text of a token through the stop matcher: what may go out now is left in
+ * r->stop_out; 1 when a stop string completed. */
+static int stop_feed(struct dp *d, struct dp_req *r, const char *in, long n, int last)
+{
+	int hit;
+
+	oai_buf_clear(&r->stop_out);
+	hit = oai_stop_feed(&r->stopper, in, (size_t)n, &r->stop_out);
+	if (hit == 0 && last)
+		hit = oai_stop_finish(&r->stopper, &r->stop_out);
+	if (hit < 0) {	/* cannot happen: both buffers are preallocated */
+		oai_buf_clear(&r->stop_out);
+		return 0;
+	}
+	if (hit == 1)
+		d->c.stop_text_hits++;
+	return hit;
+}
+
 void dp_card_event(void *user, const struct dp_card_ev *ev)
 {
 	struct dp *d = dp_self;
 	struct nc_sess *s = user;
 	struct dp_req *r;
 	char text[512];
+	const char *piece = text;
 	long n = 0;
 
 	if (!s->st)
 		return;
 	r = req_of(d, s);
-	if (ev->kind == DP_EV_TOKEN) {
-		if (r->text_out && d->tok)
+	if (ev->kind == DP_EV_TOKEN && !r->stop_hit) {	/* after a stop: dropped */
+		if ((r->text_out || r->n_stop_str) && d->tok)
 			n = dp_text_detok_push(&r->detok, d->tok, ev->token, ev->last,
 					       text, sizeof(text));
+		if (r->n_stop_str && d->tok) {
+			if (stop_feed(d, r, text, n, ev->last) == 1) {
+				r->stop_hit = 1;
+				if (!ev->last) {	/* told to the scheduler after the poll */
+					r->stop_cancel = 1;
+					d->stop_cancels++;
+				}
+			}
+			piece = r->stop_out.p;
+			n = (long)r->stop_out.len;
+		}
+		if (!r->text_out)
+			n = 0;	/* matched, not sent: the ids still are */
 		nc_sess_token(&d->sess, s, (uint32_t)ev->token,
 			      ev->step_ns > UINT32_MAX ? UINT32_MAX : (uint32_t)ev->step_ns,
-			      (const uint8_t *)text, (uint32_t)n, now_ns(d));
+			      (const uint8_t *)piece, (uint32_t)n, now_ns(d));
 		atomic_fetch_add_explicit(&d->m->completion_tokens, 1, memory_order_relaxed);
 	}
 	if (!ev->last)
 		return;
 	d->c.polls_with_events++;
+	if (r->stop_cancel) {	/* ended before the cancel went out */
+		r->stop_cancel = 0;
+		d->stop_cancels--;
+	}
 	if (ev->kind == DP_EV_ERROR && s->n_tok == 0) {
 		send_error(d, &r->to, s->rid, 0, NC_WE_INTERNAL, NC_T_REQUEST, 0,
 			   ev->error, 0);
 		atomic_fetch_add_explicit(&d->m->requests_error, 1, memory_order_relaxed);
 		nc_sess_end(&d->sess, s, now_ns(d));
+		return;
+	}
+	if (r->stop_hit) {	/* a stop string ended it, whatever the card says */
+		atomic_fetch_add_explicit(&d->m->requests_ok, 1, memory_order_relaxed);
+		nc_sess_finish(&d->sess, s, NC_FIN_STOP, 0, now_ns(d));
 		return;
 	}
 	if (ev->kind == DP_EV_ERROR)
@@ -248,6 +290,31 @@ void dp_card_event(void *user, const struct dp_card_ev *ev)
 		atomic_fetch_add_explicit(&d->m->requests_ok, 1, memory_order_relaxed);
 	nc_sess_finish(&d->sess, s, (uint8_t)ev->finish,
 		       ev->kind == DP_EV_ERROR ? NC_WE_INTERNAL : 0, now_ns(d));
+}
+
+void dp_proto_after_poll(struct dp *d)
+{
+	uint32_t i = d->sess.live_head;
+
+	while (i && d->stop_cancels) {
+		struct nc_sess *s = &d->sess.s[i - 1];
+		struct dp_req *r;
+
+		i = s->lnext;
+		if (!s->st)
+			continue;
+		r = req_of(d, s);
+		if (!r->stop_cancel)
+			continue;
+		r->stop_cancel = 0;	/* first: cancel may end it synchronously */
+		d->stop_cancels--;
+		if (!s->in_sched || s->cancel_asked)
+			continue;
+		if (dp_card_cancel(d->card, s->handle) == -EAGAIN && s->in_sched) {
+			r->stop_cancel = 1;	/* the card's ring was full: next poll */
+			d->stop_cancels++;
+		}
+	}
 }
 
 /* Check the body's model, stop ids and prompt; 0 or an ERROR already sent. */
@@ -273,6 +340,11 @@ static int check_body(struct dp *d, const struct dp_peer *from, uint64_t rid,
 				   d->vocab, "stop id outside the vocabulary", 0);
 			return -1;
 		}
+	if (v->n_stop_str && !d->tok) {
+		send_error(d, from, rid, 0, NC_WE_MALFORMED, NC_T_REQUEST, 0,
+			   "stop strings not supported", 0);
+		return -1;
+	}
 	if (v->text_len) {
 		if (!d->tok) {
 			send_error(d, from, rid, 0, NC_WE_MALFORMED, NC_T_REQUEST, 0,
@@ -334,6 +406,30 @@ static long prompt_ids(struct dp *d, struct dp_req *r, const struct dp_peer *fro
 	return v->n_prompt;
 }
 
+/* The request's stop strings, copied (the packet or reassembly buffer goes
+ * back before generation ends), and a matcher that keeps its buffer. */
+static void stop_setup(struct dp *d, struct dp_req *r, const struct nc_request_view *v)
+{
+	struct oai_buf hold = r->stopper.hold;
+	size_t off = 0;
+
+	r->n_stop_str = v->n_stop_str;
+	r->stop_hit = 0;
+	r->stop_cancel = 0;
+	for (uint32_t i = 0; i < v->n_stop_str; i++) {
+		memcpy(r->stop_buf + off, v->stop_str[i], v->stop_str_len[i] + 1u);
+		r->stop_ptr[i] = r->stop_buf + off;
+		off += v->stop_str_len[i] + 1u;
+	}
+	if (off)
+		atomic_fetch_add_explicit(&d->m->payload_copied_bytes, off,
+					  memory_order_relaxed);
+	oai_stop_init(&r->stopper, r->stop_ptr, r->n_stop_str);
+	r->stopper.hold = hold;
+	oai_buf_clear(&r->stopper.hold);
+	oai_buf_clear(&r->stop_out);
+}
+
 /* A complete request body.  m: the packet holding it (zero copy), or NULL
  * when it sits in the reassembly buffer `handle`.  Returns 1 if m is kept. */
 static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
@@ -379,6 +475,7 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	r->last_tx_tsc = 0;
 	r->text_out = (v->s.flags & NC_RQ_TEXT_OUT) != 0;
 	dp_text_detok_init(&r->detok);
+	stop_setup(d, r, v);
 	n = prompt_ids(d, r, from, rid, v, &ids);
 	if (n < 0) {
 		d->c.req_bad++;
@@ -660,8 +757,14 @@ int dp_proto_init(struct dp *d, const struct nc_sess_cfg *scfg, char *err, size_
 		return -1;
 	}
 	for (uint32_t i = 0; i < scfg->max_streams; i++) {
-		d->reqs[i].ids = calloc(d->ctx, sizeof(int32_t));
-		if (!d->reqs[i].ids) {
+		struct dp_req *r = &d->reqs[i];
+
+		r->ids = calloc(d->ctx, sizeof(int32_t));
+		r->stopper.hold.p = calloc(1, DP_STOP_BUF);
+		r->stopper.hold.cap = DP_STOP_BUF;
+		r->stop_out.p = calloc(1, DP_STOP_BUF);
+		r->stop_out.cap = DP_STOP_BUF;
+		if (!r->ids || !r->stopper.hold.p || !r->stop_out.p) {
 			snprintf(err, errlen, "out of memory for prompt buffers");
 			return -1;
 		}
@@ -676,6 +779,8 @@ void dp_proto_fini(struct dp *d)
 			if (d->reqs[i].hold)
 				rte_pktmbuf_free(d->reqs[i].hold);
 			free(d->reqs[i].ids);
+			oai_stop_free(&d->reqs[i].stopper);
+			oai_buf_free(&d->reqs[i].stop_out);
 		}
 		free(d->reqs);
 		d->reqs = NULL;
