@@ -34,18 +34,8 @@ for tool in curl jq; do
 done
 
 # --queue 0: 16 slots and no queue, so the 17th concurrent request is refused
-timeout 300 $NC http --model $MODEL --port 0 --queue 0 --max-tokens 1000 --max-body 65536 \
-	>"$tmp/server.out" 2>"$tmp/server.err" &
-pid=$!
-for _ in $(seq 100); do
-	grep -q 'listening on' "$tmp/server.out" 2>/dev/null && break
-	kill -0 $pid 2>/dev/null || break
-	sleep 0.1
-done
-port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/server.out")
-if [ -z "$port" ]; then
-	echo "FAIL server did not start"; cat "$tmp/server.out" "$tmp/server.err"; exit 1
-fi
+. tests/data/http/server.sh
+http_start "$tmp" --model $MODEL --queue 0 --max-tokens 1000 --max-body 65536 || exit 1
 ok "server up: $(cat "$tmp/server.out")"
 B=http://127.0.0.1:$port
 

@@ -28,17 +28,8 @@ if [ ! -d tests/npm/node_modules/openai ]; then
 fi
 echo "ok   openai SDK $(node -p 'require("./tests/npm/node_modules/openai/package.json").version'), node $(node --version)"
 
-timeout 300 $NC http --model $MODEL --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &
-pid=$!
-for _ in $(seq 100); do
-	grep -q 'listening on' "$tmp/server.out" 2>/dev/null && break
-	kill -0 $pid 2>/dev/null || break
-	sleep 0.1
-done
-port=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$tmp/server.out")
-if [ -z "$port" ]; then
-	echo "FAIL server did not start"; cat "$tmp/server.out" "$tmp/server.err"; exit 1
-fi
+. tests/data/http/server.sh
+http_start "$tmp" --model $MODEL || exit 1
 
 rc=0
 (cd tests/npm && timeout 120 node sdk_test.mjs "$port" ../../$MODEL) || rc=$?
