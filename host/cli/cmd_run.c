@@ -315,6 +315,9 @@ int cmd_generate(int argc, char **argv)
 			break;
 	}
 	nc_print_ids(out, n);
+	if (r.finish == FW_FIN_CTX)	/* fewer tokens than asked: say why */
+		fprintf(stderr, "nextcard generate: stopped after %u tokens at the context limit of"
+			" %u positions (--ctx)\n", n, e->ctrl->ctx);
 	if (a.stats) {
 		snapshot(e, &s1);
 		print_stats(e, &s0, &s1);

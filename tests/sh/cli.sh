@@ -52,6 +52,10 @@ check "info 80B placement verdict on the emu card" grep -q 'does not fit' "$tmp/
 $NC info --model assets/fortune-13m >"$tmp/f"
 check "info fortune placement" grep -q 'placement on emu' "$tmp/f"
 
+out=$($NC generate --model assets/tiny-a --ids 1,2,3 --max-new 20 --ctx 8 2>"$tmp/ctx.err")
+check "generate stops at the context limit" [ "$(echo "$out" | tr ',' '\n' | wc -l)" -eq 6 ]
+check "generate says it stopped at the context limit" grep -q 'context limit of 8 positions' "$tmp/ctx.err"
+
 refuses "no command" $NC
 refuses "unknown command" $NC frobnicate
 refuses "missing --model" $NC generate --ids 1,2 --max-new 2
