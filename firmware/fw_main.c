@@ -93,13 +93,36 @@ static int reset_slot_state(struct fw *fw, uint32_t slot)
 	return rc ? -FW_EHAL : 0;
 }
 
+/* The card does not trust the ring: every prompt id must be in the vocabulary
+ * before a kernel indexes a table with it. */
+static int check_prompt(struct fw *fw, uint32_t slot, uint32_t n)
+{
+	int32_t ids[256];
+
+	for (uint32_t at = 0; at < n; at += 256) {
+		uint32_t k = n - at < 256 ? n - at : 256;
+
+		if (fw->hal.read(fw->hal.ctx, fw->hal.ctrl->prompt_addr[slot] + (uint64_t)at * 4,
+				 ids, (uint64_t)k * 4))
+			return -FW_EHAL;
+		for (uint32_t i = 0; i < k; i++)
+			if (ids[i] < 0 || (uint32_t)ids[i] >= fw->cfg.vocab)
+				return -FW_EINVAL;
+	}
+	return 0;
+}
+
 static int cmd_submit(struct fw *fw, const struct fw_cmd *c)
 {
 	struct fw_slot *s;
+	int rc;
 
 	if (c->slot >= FW_MAX_SLOTS || c->n_prompt == 0 || c->n_prompt > fw->ctx ||
 	    c->n_stop > FW_MAX_STOP)
 		return -FW_EINVAL;
+	rc = check_prompt(fw, c->slot, c->n_prompt);
+	if (rc)
+		return rc;
 	s = &fw->slot[c->slot];
 	if (s->active)
 		return -FW_EBUSY;

@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <unistd.h>
 #include "model_ref.h"
+#include "fw.h"
 
 #define TOL 1e-4
 
@@ -345,6 +346,32 @@ static void experts_fetched_once(void **state)
 	nc_engine_close(e);
 }
 
+/* The card checks prompt ids itself: a SUBMIT written straight to the ring
+ * with an id outside the vocabulary is refused, and the card keeps serving. */
+static void card_refuses_bad_ids(void **state)
+{
+	struct nc_engine *e = open_model("assets/tiny-a");
+	struct fw_ctrl *c = e->ctrl;
+	int32_t bad[3] = { 1, 9999, 2 }, out[3];
+	struct fw_res r;
+
+	assert_int_equal(shim_write(e->card, c->prompt_addr[5], bad, sizeof(bad)), 0);
+	uint32_t h = atomic_load(&c->cmd_head);
+	c->cmd[h % FW_CMD_RING] = (struct fw_cmd){ .op = FW_OP_SUBMIT, .slot = 5, .n_prompt = 3,
+						   .max_new = 1 };
+	atomic_store(&c->cmd_head, h + 1);
+	for (;;) {
+		assert_int_equal(nc_engine_wait(e, &r, 10000), 1);
+		if (r.kind == FW_RES_ACK && r.op == FW_OP_SUBMIT)
+			break;
+	}
+	assert_int_equal(r.status, -FW_EINVAL);
+	assert_int_equal(atomic_load(&c->state), FW_ST_RUNNING);
+	bad[1] = 7;
+	assert_int_equal(generate_one(e, bad, 3, 3, out), 0);
+	nc_engine_close(e);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -418,6 +445,7 @@ int main(void)
 		cmocka_unit_test(fortune),
 		cmocka_unit_test(batch_equals_alone),
 		cmocka_unit_test(experts_fetched_once),
+		cmocka_unit_test(card_refuses_bad_ids),
 		cmocka_unit_test(tiny_a_long),
 		cmocka_unit_test(fortune_long),
 	};
