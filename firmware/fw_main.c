@@ -338,7 +338,8 @@ int fw_service(struct fw *fw)
 		atomic_store_explicit(&ctrl->cmd_tail, tail + 1, memory_order_release);
 		return 1;
 	}
-	if (atomic_load_explicit(&ctrl->state, memory_order_acquire) != FW_ST_RUNNING)
+	if (atomic_load_explicit(&ctrl->state, memory_order_acquire) != FW_ST_RUNNING ||
+	    atomic_load_explicit(&ctrl->hold, memory_order_acquire))
 		return 0;
 	n = gather(fw, rows);
 	if (n == 0)

@@ -125,7 +125,8 @@ struct fw_ctrl {
 	uint64_t hbm_used;
 
 	/* counters, firmware-owned */
-	_Atomic uint32_t in_step;	/* 1 while a token step runs: snapshot between steps */
+	_Atomic uint32_t in_step;	/* 1 while a token step runs */
+	_Atomic uint32_t hold;		/* host writes 1: start no new step (counter snapshots) */
 	_Atomic uint64_t steps;
 	_Atomic uint64_t step_rows;
 	_Atomic uint64_t tokens;

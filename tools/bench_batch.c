@@ -4,9 +4,10 @@
  *   build/tools/bench_batch [--model DIR] [--steps N]
  *
  * For each batch size B it submits B sequences (distinct prompts), lets them
- * decode N tokens each and reports wall time per step, tokens/s, HBM bytes
- * read per step and per token (from the emulated card's traffic counters),
- * and the ratios against B = 1.  On a real card a step is bound by HBM
+ * decode N tokens each and reports, over the decode steps only (from the
+ * moment every sequence has its first token), wall time per step, tokens/s,
+ * HBM bytes read per step and per token (from the emulated card's traffic
+ * counters), and the ratios against B = 1.  On a real card a step is bound by HBM
  * traffic, so bytes per token is the figure that carries over; the emulator's
  * wall time is C-simulation compute and only shows the same trend.
  */
@@ -29,22 +30,21 @@ struct row {
 	double s_per_step, tok_per_s, bytes_step, bytes_tok, expert_bytes_tok;
 };
 
+/* B sequences, each decoding `steps` tokens; measured from the moment every
+ * sequence has its first token (prefill done) to the end: decode only. */
 static int run(struct nc_engine *e, uint32_t b, uint32_t steps, struct row *out)
 {
 	char err[256];
-	struct shim_stats st;
+	struct nc_card_snap s0, s1;
 	struct fw_res r;
-	uint32_t slot, done = 0, tokens = 0;
+	uint32_t slot, done = 0, first = 0, tokens = 0;
 	int32_t ids[4];
+	double t0 = 0;
 
-	/* one step of prompt per sequence is fine: the figure is per decode step */
-	shim_reset_stats(e->card);
-	uint64_t steps0 = atomic_load(&e->ctrl->steps);
-	double t0 = now();
 	for (uint32_t s = 0; s < b; s++) {
 		for (int i = 0; i < 4; i++)
 			ids[i] = (int32_t)((s * 977 + i * 131 + 7) % e->cfg.vocab);
-		if (nc_engine_submit(e, ids, 4, steps, 0, NULL, 0, 0, &slot, err, sizeof(err))) {
+		if (nc_engine_submit(e, ids, 4, steps + 1, 0, NULL, 0, 0, &slot, err, sizeof(err))) {
 			fprintf(stderr, "bench_batch: %s\n", err);
 			return -1;
 		}
@@ -54,23 +54,30 @@ static int run(struct nc_engine *e, uint32_t b, uint32_t steps, struct row *out)
 			fprintf(stderr, "bench_batch: card stalled: %s\n", e->ctrl->error);
 			return -1;
 		}
-		if (r.kind == FW_RES_TOKEN && r.token >= 0)
-			tokens++;
-		done += r.kind == FW_RES_TOKEN && (r.flags & FW_RF_LAST);
+		if (r.kind != FW_RES_TOKEN)
+			continue;
+		if (r.flags & FW_RF_FIRST && ++first == b) {
+			nc_engine_snapshot(e, &s0);
+			t0 = now();
+		}
+		done += (r.flags & FW_RF_LAST) != 0;
 	}
-	double dt = now() - t0;
-	uint64_t nsteps = atomic_load(&e->ctrl->steps) - steps0;
-	double rd = 0;
-	shim_get_stats(e->card, &st);
+	nc_engine_snapshot(e, &s1);
+	double dt = now() - t0, rd = 0;
+	uint64_t nsteps = s1.steps - s0.steps;
+	tokens = (uint32_t)(s1.rows - s0.rows);	/* decode rows: one token each */
 	for (int k = 0; k < KRNL_COUNT; k++)
-		rd += (double)st.krnl_rd[k];
-	uint64_t rows = nsteps ? nsteps : 1;
+		rd += (double)(s1.st.krnl_rd[k] - s0.st.krnl_rd[k]);
+	if (!nsteps || !tokens) {
+		fprintf(stderr, "bench_batch: no decode step measured (raise --steps)\n");
+		return -1;
+	}
 	out->b = b;
-	out->s_per_step = dt / rows;
+	out->s_per_step = dt / nsteps;
 	out->tok_per_s = tokens / dt;
-	out->bytes_step = rd / rows;
-	out->bytes_tok = rd / (tokens + 3.0 * b);	/* every row of every step is one position */
-	out->expert_bytes_tok = st.expert_weight_bytes / (tokens + 3.0 * b);
+	out->bytes_step = rd / nsteps;
+	out->bytes_tok = rd / tokens;
+	out->expert_bytes_tok = (double)(s1.st.expert_weight_bytes - s0.st.expert_weight_bytes) / tokens;
 	return 0;
 }
 

@@ -211,30 +211,8 @@ static double active_floor(const struct fw_model_cfg *c)
 	return sum + es * h + 4.0 * h + es * h * c->vocab;
 }
 
-/* Card counters taken between two token steps, so bytes and steps agree. */
-struct snap {
-	struct shim_stats st;
-	uint64_t steps, rows;
-};
-
-static void snapshot(struct nc_engine *e, struct snap *s)
-{
-	for (;;) {
-		uint64_t before = atomic_load(&e->ctrl->steps);
-
-		if (atomic_load(&e->ctrl->in_step))
-			continue;
-		shim_get_stats(e->card, &s->st);
-		s->rows = atomic_load(&e->ctrl->step_rows);
-		if (!atomic_load(&e->ctrl->in_step) && atomic_load(&e->ctrl->steps) == before) {
-			s->steps = before;
-			return;
-		}
-	}
-}
-
 /* Decode steps only: from the step after the first token to the end. */
-static void print_stats(struct nc_engine *e, const struct snap *a, const struct snap *b)
+static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const struct nc_card_snap *b)
 {
 	double t = (double)(b->steps - a->steps), total = 0, tot_w = 0;
 	double ebytes = 3.0 * e->cfg.hidden * e->cfg.moe_inter *
@@ -275,7 +253,7 @@ int cmd_generate(int argc, char **argv)
 	char err[512];
 	int32_t *out = NULL;
 	uint32_t slot, n = 0;
-	struct snap s0 = { 0 }, s1;
+	struct nc_card_snap s0 = { 0 }, s1;
 	int rc = parse("generate", argc, argv, &a);
 
 	if (rc)
@@ -308,7 +286,7 @@ int cmd_generate(int argc, char **argv)
 		if (r.kind != FW_RES_TOKEN)
 			continue;
 		if (r.flags & FW_RF_FIRST)
-			snapshot(e, &s0);	/* prefill done: decode steps from here */
+			nc_engine_snapshot(e, &s0);	/* prefill done: decode steps from here */
 		if (r.token >= 0 && n < a.max_new)
 			out[n++] = r.token;
 		if (r.flags & FW_RF_LAST)
@@ -319,7 +297,7 @@ int cmd_generate(int argc, char **argv)
 		fprintf(stderr, "nextcard generate: stopped after %u tokens at the context limit of"
 			" %u positions (--ctx)\n", n, e->ctrl->ctx);
 	if (a.stats) {
-		snapshot(e, &s1);
+		nc_engine_snapshot(e, &s1);
 		print_stats(e, &s0, &s1);
 	}
 	rc = 0;

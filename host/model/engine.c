@@ -298,3 +298,17 @@ int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst)
 	atomic_fetch_add_explicit(&ctrl->logits_tail, 1, memory_order_release);
 	return rc;
 }
+
+void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s)
+{
+	struct fw_ctrl *ctrl = e->ctrl;
+
+	/* hold the card between steps for the few microseconds of the copy */
+	atomic_store(&ctrl->hold, 1);
+	while (atomic_load(&ctrl->in_step))
+		sched_yield();
+	shim_get_stats(e->card, &s->st);
+	s->steps = atomic_load(&ctrl->steps);
+	s->rows = atomic_load(&ctrl->step_rows);
+	atomic_store(&ctrl->hold, 0);
+}

@@ -65,6 +65,14 @@ int nc_engine_poll(struct nc_engine *e, struct fw_res *r);
 /* Wait up to timeout_ms for a result (1), or 0 on timeout, -1 on failure. */
 int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms);
 
+/* Card counters taken between two token steps, so traffic and step counts
+ * agree: the card is held at a step boundary for the length of the copy. */
+struct nc_card_snap {
+	struct shim_stats st;
+	uint64_t steps, rows;
+};
+void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s);
+
 /* Copy logits row `row` (vocab floats) and hand the row back to the card.
  * Rows must be released in the order results name them. */
 int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst);
