@@ -50,7 +50,7 @@ for f in build/fuzz/fuzz_*; do
 	mkdir -p "$work"
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
 	run "fuzz/$name (${FUZZ_SECONDS}s)" "$f" -max_total_time="$FUZZ_SECONDS" \
-		-rss_limit_mb=2048 -print_final_stats=0 "$work"
+		-rss_limit_mb=2048 -timeout=10 -print_final_stats=0 "$work"
 done
 
 echo

@@ -1226,18 +1226,20 @@ static int split_re(struct enc *e, size_t step, const uint8_t *s, size_t n)
 			break;
 		if (rc < 0)
 			return -EINVAL;
-		if (ov[1] == ov[0]) { /* empty match: step over one character */
-			off = ov[1] + 1;
+		/* copy the match out: the later steps reuse the match data */
+		size_t m0 = ov[0], m1 = ov[1];
+
+		if (m1 == m0) { /* empty match: step over one character */
+			off = m1 + 1;
 			while (off < n && (s[off] & 0xC0) == 0x80)
 				off++;
 			continue;
 		}
-		if (ov[0] > start && (rc = run_steps(e, step + 1, s + start,
-						     ov[0] - start)))
+		if (m0 > start && (rc = run_steps(e, step + 1, s + start, m0 - start)))
 			return rc;
-		if ((rc = run_steps(e, step + 1, s + ov[0], ov[1] - ov[0])))
+		if ((rc = run_steps(e, step + 1, s + m0, m1 - m0)))
 			return rc;
-		start = off = ov[1];
+		start = off = m1;
 	}
 	return start < n ? run_steps(e, step + 1, s + start, n - start) : 0;
 }

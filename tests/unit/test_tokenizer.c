@@ -417,6 +417,14 @@ static void test_mini_json(void **state)
 	expect_mini(mini(ARR_MERGES, seq, BL_REGEX, 0), "abc ab<x>ca", plain, 6);
 	expect_mini(mini(STR_MERGES, "null", BL_PREFIX, 0), "abc ab<x>ca", prefix, 8);
 	expect_mini(mini(STR_MERGES, "null", BL_REGEX, 1), "abc ab<x>ca", whole, 5);
+	/* a Split step followed by ByteLevel with its own regex: the second
+	 * regex runs inside each piece of the first (once looped forever when
+	 * the inner match overwrote the outer one's offsets) */
+	expect_mini(mini(STR_MERGES, "null",
+			 "{\"type\":\"Sequence\",\"pretokenizers\":["
+			 "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[abc]+|\\\\s\"},"
+			 "\"behavior\":\"Isolated\"}," BL_REGEX "]}", 0),
+		    "abc ab<x>ca", plain, 6);
 	t = mini(STR_MERGES, "null", BL_REGEX, 0);
 	assert_int_equal(nc_tok_decode(t, ids, 2, out, sizeof(out)), 4);
 	assert_memory_equal(out, " abc", 4);
