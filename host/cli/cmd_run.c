@@ -119,6 +119,24 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 	return 0;
 }
 
+/* The next result of the request: 0, or -1 after a one-line error (card
+ * failed or stalled, request refused). */
+static int next_result(const char *cmd, struct nc_engine *e, struct fw_res *r)
+{
+	int w = nc_engine_wait(e, r, 60000);
+
+	if (w <= 0) {
+		fprintf(stderr, "nextcard %s: card %s: %s\n", cmd, w ? "failed" : "timed out",
+			e->ctrl->error);
+		return -1;
+	}
+	if (r->kind == FW_RES_ACK && r->status) {
+		fprintf(stderr, "nextcard %s: request refused: %s\n", cmd, e->ctrl->error);
+		return -1;
+	}
+	return 0;
+}
+
 static void free_args(struct run_args *a)
 {
 	free(a->ids);
@@ -155,17 +173,8 @@ int cmd_score(int argc, char **argv)
 		goto out;
 	}
 	while (got < a.n_ids) {
-		int w = nc_engine_wait(e, &r, 60000);
-
-		if (w <= 0) {
-			fprintf(stderr, "nextcard score: card %s: %s\n", w ? "failed" : "timed out",
-				e->ctrl->error);
+		if (next_result("score", e, &r))
 			goto out;
-		}
-		if (r.kind == FW_RES_ACK && r.status) {
-			fprintf(stderr, "nextcard score: request refused: %s\n", e->ctrl->error);
-			goto out;
-		}
 		if (!(r.flags & FW_RF_LOGITS))
 			continue;
 		if (nc_engine_take_logits(e, r.logits_row, row) ||
@@ -272,17 +281,8 @@ int cmd_generate(int argc, char **argv)
 		goto out;
 	}
 	for (;;) {
-		int w = nc_engine_wait(e, &r, 60000);
-
-		if (w <= 0) {
-			fprintf(stderr, "nextcard generate: card %s: %s\n",
-				w ? "failed" : "timed out", e->ctrl->error);
+		if (next_result("generate", e, &r))
 			goto out;
-		}
-		if (r.kind == FW_RES_ACK && r.status) {
-			fprintf(stderr, "nextcard generate: request refused: %s\n", e->ctrl->error);
-			goto out;
-		}
 		if (r.kind != FW_RES_TOKEN)
 			continue;
 		if (r.flags & FW_RF_FIRST)
