@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <math.h>
+#include "krnl_types.h"
 
 #define KRNL_MAX_BATCH    16		/* sequences in one token step */
 #define KRNL_MAX_HIDDEN   8192
@@ -24,23 +25,8 @@
 #define KRNL_MAX_CTX      (1u << 20)
 #define KRNL_MAX_VOCAB    (1u << 20)
 
-/* Weight storage formats in HBM. */
-#define KRNL_DT_F32  0
-#define KRNL_DT_BF16 1
-
-/* One weight element.  HBM is little-endian 16-bit words: a bf16 is one word,
- * an f32 two (low word first).  Reading through one word pointer keeps a
- * single m_axi port per weight stream whatever the format. */
-static inline float krnl_wload(const uint16_t *w, uint64_t i, uint32_t dt)
-{
-	union { uint32_t u; float f; } v;
-
-	if (dt == KRNL_DT_BF16)
-		v.u = (uint32_t)w[i] << 16;
-	else
-		v.u = (uint32_t)w[2 * i] | ((uint32_t)w[2 * i + 1] << 16);
-	return v.f;
-}
+/* Group scales of one weight row on chip, with room for the padded tail. */
+#define KRNL_MAX_SCALES   (KRNL_MAX_HIDDEN / KRNL_MIN_GROUP + KRNL_MAX_EPB / KRNL_MIN_GROUP + 16)
 
 static inline float krnl_sigmoid(float x)
 {

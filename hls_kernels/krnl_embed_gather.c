@@ -2,7 +2,7 @@
 #include "krnl_common.h"
 #include "krnl_embed_gather.h"
 
-void krnl_embed_gather(const int32_t *ids, const uint16_t *table, float *out,
+void krnl_embed_gather(const krnl_word *ids, const krnl_word *table, krnl_word *out,
 		       uint32_t rows, uint32_t dim, uint32_t dt)
 {
 #pragma HLS INTERFACE m_axi port=ids bundle=gmem0
@@ -12,17 +12,15 @@ void krnl_embed_gather(const int32_t *ids, const uint16_t *table, float *out,
 #pragma HLS INTERFACE s_axilite port=dim
 #pragma HLS INTERFACE s_axilite port=dt
 #pragma HLS INTERFACE s_axilite port=return
+	int32_t id[KRNL_MAX_BATCH];
+	float row[KRNL_MAX_HIDDEN + KRNL_MAX_EPB];
+	uint32_t rb = krnl_row_beats(dt, dim);
+
+	krnl_rd_i32(id, ids, 0, rows);
 row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		uint64_t base = (uint64_t)(uint32_t)ids[r] * dim;
-col:
-		for (uint32_t i = 0; i < KRNL_MAX_HIDDEN; i++) {
-#pragma HLS PIPELINE II=1
-			if (i >= dim)
-				break;
-			out[(uint64_t)r * dim + i] = krnl_wload(table, base + i, dt);
-		}
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+		krnl_wrow_load(table, (uint64_t)(uint32_t)id[r] * rb, dt, dim, row);
+		krnl_wr_f32(out, (uint64_t)r * dim, row, dim);
 	}
 }

@@ -2,131 +2,127 @@
 #include "krnl_common.h"
 #include "krnl_expert_ffn.h"
 
-static float xb[KRNL_MAX_BATCH][KRNL_MAX_HIDDEN];
-static float act[KRNL_MAX_BATCH][KRNL_MAX_INTER];
+#define XW (KRNL_MAX_HIDDEN + KRNL_MAX_EPB)	/* x row with its zero tail */
+#define AW (KRNL_MAX_INTER + KRNL_MAX_EPB)	/* activation row likewise */
 
-/* One SwiGLU expert for n rows (rows[] into the batch, scale[] per row). */
-static void swiglu(const uint16_t *we, uint32_t h, uint32_t ni, uint32_t dt,
-		   const int32_t *rws, const float *scale, uint32_t n, float *y)
+static float xb[KRNL_MAX_BATCH][XW];		/* the batch's inputs */
+static float yb[KRNL_MAX_BATCH][KRNL_MAX_HIDDEN];	/* the residual stream */
+static float xg[KRNL_MAX_BATCH][XW];		/* rows of one expert, gathered */
+static float act[KRNL_MAX_BATCH][AW];
+
+/* One SwiGLU expert (block at we) for n rows: rws[] into the batch, scale[]. */
+static void swiglu(const krnl_word *we, uint32_t h, uint32_t ni, uint32_t dt,
+		   const int32_t *rws, const float *scale, uint32_t n)
 {
-	float wg[KRNL_MAX_HIDDEN], wu[KRNL_MAX_HIDDEN], wd[KRNL_MAX_INTER];
-	uint64_t up_off = (uint64_t)ni * h, down_off = 2ull * ni * h;
+	uint32_t rbh = krnl_row_beats(dt, h), rbi = krnl_row_beats(dt, ni);
+	uint64_t up = (uint64_t)ni * rbh, down = 2ull * ni * rbh;
+	float g[KRNL_MAX_BATCH], u[KRNL_MAX_BATCH], d[KRNL_MAX_BATCH];
 
-inter:
-	for (uint32_t i = 0; i < KRNL_MAX_INTER; i++) {
-		if (i >= ni)
-			break;
-		for (uint32_t c = 0; c < KRNL_MAX_HIDDEN; c++) {
-#pragma HLS PIPELINE II=1
-			if (c >= h)
-				break;
-			wg[c] = krnl_wload(we, (uint64_t)i * h + c, dt);
-			wu[c] = krnl_wload(we, up_off + (uint64_t)i * h + c, dt);
-		}
-		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
-			if (j >= n)
-				break;
-			const float *xr = xb[rws[j]];
-			float g = 0.0f, u = 0.0f;
-			for (uint32_t c = 0; c < KRNL_MAX_HIDDEN; c++) {
-#pragma HLS PIPELINE II=1
-				if (c >= h)
-					break;
-				g += wg[c] * xr[c];
-				u += wu[c] * xr[c];
-			}
-			act[j][i] = krnl_silu(g) * u;
+gather:
+	for (uint32_t j = 0; j < n; j++) {
+#pragma HLS loop_tripcount max=16
+		for (uint32_t c = 0; c < h + KRNL_MAX_EPB; c++) {
+#pragma HLS loop_tripcount max=8320
+			xg[j][c] = xb[rws[j]][c];
 		}
 	}
-down:
-	for (uint32_t o = 0; o < KRNL_MAX_HIDDEN; o++) {
-		if (o >= h)
-			break;
-		for (uint32_t i = 0; i < KRNL_MAX_INTER; i++) {
-#pragma HLS PIPELINE II=1
-			if (i >= ni)
-				break;
-			wd[i] = krnl_wload(we, down_off + (uint64_t)o * ni + i, dt);
-		}
+inter:
+	for (uint32_t i = 0; i < ni; i++) {
+#pragma HLS loop_tripcount max=4096
+		krnl_wrow_dot(we, (uint64_t)i * rbh, dt, h, xg[0], XW, n, g);
+		krnl_wrow_dot(we, up + (uint64_t)i * rbh, dt, h, xg[0], XW, n, u);
 		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
 			if (j >= n)
 				break;
-			float s = 0.0f;
-			for (uint32_t i = 0; i < KRNL_MAX_INTER; i++) {
-#pragma HLS PIPELINE II=1
-				if (i >= ni)
-					break;
-				s += wd[i] * act[j][i];
-			}
-			y[(uint64_t)rws[j] * h + o] += scale[j] * s;
+			act[j][i] = krnl_silu(g[j]) * u[j];
+		}
+	}
+	for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
+		if (j >= n)
+			break;
+		for (uint32_t i = 0; i < KRNL_MAX_EPB; i++)
+			act[j][ni + i] = 0.0f;
+	}
+down:
+	for (uint32_t o = 0; o < h; o++) {
+#pragma HLS loop_tripcount max=8192
+		krnl_wrow_dot(we, down + (uint64_t)o * rbi, dt, ni, act[0], AW, n, d);
+		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
+			if (j >= n)
+				break;
+			yb[rws[j]][o] += scale[j] * d[j];
 		}
 	}
 }
 
-void krnl_expert_ffn(const float *x, const uint16_t *w, const uint32_t *count,
-		     const int32_t *list, const float *listw, const uint16_t *sw,
-		     const float *sgate, float *y, uint32_t rows, uint32_t h,
-		     uint32_t ni, uint32_t ne, uint32_t si, uint32_t dt)
+void krnl_expert_ffn(const krnl_word *x, const krnl_word *w, const krnl_word *count,
+		     const krnl_word *list, const krnl_word *listw, const krnl_word *sw,
+		     const krnl_word *sgate, krnl_word *y, uint32_t rows, uint32_t h,
+		     uint32_t ni, uint32_t ne, uint32_t si, uint32_t dt, uint32_t sdt)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
-#pragma HLS INTERFACE m_axi port=w bundle=gmem1
+#pragma HLS INTERFACE m_axi port=w bundle=gmem1 max_read_burst_length=64
 #pragma HLS INTERFACE m_axi port=count bundle=gmem2
-#pragma HLS INTERFACE m_axi port=list bundle=gmem2
-#pragma HLS INTERFACE m_axi port=listw bundle=gmem2
-#pragma HLS INTERFACE m_axi port=sw bundle=gmem3
-#pragma HLS INTERFACE m_axi port=sgate bundle=gmem2
-#pragma HLS INTERFACE m_axi port=y bundle=gmem4
+#pragma HLS INTERFACE m_axi port=list bundle=gmem3
+#pragma HLS INTERFACE m_axi port=listw bundle=gmem4
+#pragma HLS INTERFACE m_axi port=sw bundle=gmem5 max_read_burst_length=64
+#pragma HLS INTERFACE m_axi port=sgate bundle=gmem6
+#pragma HLS INTERFACE m_axi port=y bundle=gmem7
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=h
 #pragma HLS INTERFACE s_axilite port=ni
 #pragma HLS INTERFACE s_axilite port=ne
 #pragma HLS INTERFACE s_axilite port=si
 #pragma HLS INTERFACE s_axilite port=dt
+#pragma HLS INTERFACE s_axilite port=sdt
 #pragma HLS INTERFACE s_axilite port=return
+	static int32_t cnt[KRNL_MAX_EXPERTS];
 	int32_t rws[KRNL_MAX_BATCH];
-	float scale[KRNL_MAX_BATCH];
+	float scale[KRNL_MAX_BATCH], sg[KRNL_MAX_HIDDEN], part[KRNL_ACC_LANES];
+	uint64_t eb = krnl_expert_bytes(dt, h, ni) / KRNL_BEAT_BYTES;
 
-load_x:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		for (uint32_t c = 0; c < KRNL_MAX_HIDDEN; c++) {
-#pragma HLS PIPELINE II=1
-			if (c >= h)
-				break;
-			xb[r][c] = x[(uint64_t)r * h + c];
-		}
+load:
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+		krnl_rd_f32(xb[r], x, (uint64_t)r * h, h);
+		for (uint32_t c = 0; c < KRNL_MAX_EPB; c++)
+			xb[r][h + c] = 0.0f;
+		krnl_rd_f32(yb[r], y, (uint64_t)r * h, h);
 	}
+	krnl_rd_i32(cnt, count, 0, ne);
 expert:
-	for (uint32_t e = 0; e < KRNL_MAX_EXPERTS; e++) {
-		if (e >= ne)
-			break;
-		uint32_t n = count[e];
+	for (uint32_t e = 0; e < ne; e++) {
+#pragma HLS loop_tripcount max=1024
+		uint32_t n = (uint32_t)cnt[e];
+
 		if (n == 0)
 			continue;	/* not selected: its weights are never fetched */
-		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
-			if (j >= n)
-				break;
-			rws[j] = list[(uint64_t)e * KRNL_MAX_BATCH + j];
-			scale[j] = listw[(uint64_t)e * KRNL_MAX_BATCH + j];
-		}
-		swiglu(w + (uint64_t)e * 3 * ni * h * (dt == KRNL_DT_F32 ? 2 : 1),
-		       h, ni, dt, rws, scale, n, y);
+		krnl_rd_i32(rws, list, (uint64_t)e * KRNL_MAX_BATCH, n);
+		krnl_rd_f32(scale, listw, (uint64_t)e * KRNL_MAX_BATCH, n);
+		swiglu(w + e * eb, h, ni, dt, rws, scale, n);
 	}
-	if (si == 0)
-		return;
-shared:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		float s = 0.0f;
-		for (uint32_t c = 0; c < KRNL_MAX_HIDDEN; c++) {
-			if (c >= h)
-				break;
-			s += sgate[c] * xb[r][c];
+	if (si) {
+		krnl_rd_f32(sg, sgate, 0, h);
+shared_gate:
+		for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+			for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+				part[a] = 0.0f;
+			for (uint32_t c = 0; c < h; c++) {
+#pragma HLS loop_tripcount max=8192
+				part[c % KRNL_ACC_LANES] += sg[c] * xb[r][c];
+			}
+			float s = 0.0f;
+			for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+				s += part[a];
+			rws[r] = (int32_t)r;
+			scale[r] = krnl_sigmoid(s);
 		}
-		rws[r] = (int32_t)r;
-		scale[r] = krnl_sigmoid(s);
+		swiglu(sw, h, si, sdt, rws, scale, rows);
 	}
-	swiglu(sw, h, si, dt, rws, scale, rows, y);
+store:
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+		krnl_wr_f32(y, (uint64_t)r * h, yb[r], h);
+	}
 }

@@ -1,12 +1,15 @@
 #ifndef KRNL_LM_HEAD_ARGMAX_H
 #define KRNL_LM_HEAD_ARGMAX_H
 #include <stdint.h>
+#include "krnl_mem.h"
 /* Final zero-centred RMSNorm, lm_head and greedy pick for a batch.
- *   x: [rows][h] residual stream; nw: model.norm weight [h]; w: lm_head [v][h]
+ *   x: [rows][h] residual stream; nw: model.norm weight [h] (f32);
+ *   w: lm_head [v][h] in format dt (row layout of krnl_types.h)
  *   argmax[r] = first index of the largest logit of row r
- *   dst[r] >= 0: also write row r's logits to logits + dst[r]*v (score path) */
-void krnl_lm_head_argmax(const float *x, const float *nw, const uint16_t *w,
-			 float *logits, const int32_t *dst, int32_t *argmax,
-			 uint32_t rows, uint32_t h, uint32_t v, float eps,
-			 uint32_t dt);
+ *   dst[r] >= 0: also write row r's logits to element dst[r]*v of logits
+ * The vocabulary streams once for the whole batch; logits leave a beat
+ * (16 values) at a time. */
+void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_word *w,
+			 krnl_word *logits, const krnl_word *dst, krnl_word *argmax,
+			 uint32_t rows, uint32_t h, uint32_t v, float eps, uint32_t dt);
 #endif

@@ -1,0 +1,364 @@
+/* krnl_mem.h — the one door between a kernel and card memory.
+ *
+ * HBM pseudo-channels deliver their bandwidth only to wide bursts, so every
+ * m_axi port of every kernel is a pointer to 512-bit words (krnl_word, an
+ * aggregate of 16 x 32 bits that Vitis HLS maps onto a 512-bit port) and every
+ * access goes through krnl_rd / krnl_wr / krnl_wr_lanes below or the stream
+ * helpers built on them.  No kernel dereferences a port by itself (hls-lint
+ * checks that).
+ *
+ * In C-simulation the same functions are the card's traffic meter: each beat
+ * is counted against the port (kernel argument) and the HBM bank it falls in,
+ * so the byte counters of the emulated card are what the kernels really moved.
+ * Under synthesis (__SYNTHESIS__) the meter compiles away.
+ */
+#ifndef KRNL_MEM_H
+#define KRNL_MEM_H
+
+#include <stdint.h>
+#include <string.h>
+#include "krnl_common.h"
+
+/* Whoever includes this (firmware, shim, tests) need not know HLS pragmas. */
+#if !defined(__SYNTHESIS__) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#pragma GCC diagnostic ignored "-Wunused-label"
+#endif
+
+/* One HBM beat. */
+typedef struct {
+	uint32_t u[KRNL_BEAT_BYTES / 4];
+} krnl_word;
+
+#define KRNL_F32_PER_BEAT (KRNL_BEAT_BYTES / 4)
+
+/* ---- the meter (C-simulation only) -------------------------------------- */
+#ifndef __SYNTHESIS__
+#define KRNL_METER_PORTS 24	/* one per argument register (KRNL_MAX_ARGS) */
+#define KRNL_METER_BANKS 64
+
+/* A run of card memory that is one port and one bank. */
+struct krnl_meter_span {
+	uintptr_t lo, hi;
+	uint16_t port, bank;
+};
+
+struct krnl_meter {
+	/* set by whoever runs the kernel */
+	struct krnl_meter_span port[KRNL_METER_PORTS];	/* host range of each port */
+	uint32_t n_ports;
+	uintptr_t bank_lo[KRNL_METER_BANKS], bank_hi[KRNL_METER_BANKS]; /* host range */
+	uint32_t n_banks;				/* 0: count ports only */
+	/* counted */
+	uint64_t port_beats[KRNL_METER_PORTS][2];	/* [port][0 read, 1 write] */
+	uint64_t bank_beats[KRNL_METER_BANKS][2];
+	uint64_t stray_beats[2];	/* outside every port: a kernel bug */
+	struct krnl_meter_span hit[2];	/* last span used, per direction */
+};
+
+/* The meter of the kernel running on this thread, or NULL. */
+extern _Thread_local struct krnl_meter *krnl_meter_cur;
+
+void krnl_meter_slow(struct krnl_meter *m, uintptr_t a, uint64_t beats, int wr);
+
+static inline void krnl_meter_count(const void *p, uint64_t beats, int wr)
+{
+	struct krnl_meter *m = krnl_meter_cur;
+	uintptr_t a = (uintptr_t)p;
+
+	if (!m)
+		return;
+	if (a >= m->hit[wr].lo && a + beats * KRNL_BEAT_BYTES <= m->hit[wr].hi) {
+		m->port_beats[m->hit[wr].port][wr] += beats;
+		m->bank_beats[m->hit[wr].bank][wr] += beats;
+		return;
+	}
+	krnl_meter_slow(m, a, beats, wr);
+}
+#define KRNL_METER(p, n, wr) krnl_meter_count((p), (n), (wr))
+#else
+#define KRNL_METER(p, n, wr) ((void)0)
+#endif
+
+/* ---- the accessor -------------------------------------------------------- */
+
+/* Beat i of port p. */
+static inline krnl_word krnl_rd(const krnl_word *p, uint64_t i)
+{
+	KRNL_METER(p + i, 1, 0);
+	return p[i];
+}
+
+/* Write beat i of port p. */
+static inline void krnl_wr(krnl_word *p, uint64_t i, krnl_word w)
+{
+	KRNL_METER(p + i, 1, 1);
+	p[i] = w;
+}
+
+/* Write 32-bit lanes [l0, l1) of beat i (AXI write strobes: no read). */
+static inline void krnl_wr_lanes(krnl_word *p, uint64_t i, krnl_word w, uint32_t l0,
+				 uint32_t l1)
+{
+	KRNL_METER(p + i, 1, 1);
+	for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+		if (j >= l0 && j < l1)
+			p[i].u[j] = w.u[j];
+}
+
+static inline float krnl_lane_f32(const krnl_word *w, uint32_t j)
+{
+	union { uint32_t u; float f; } v = { .u = w->u[j] };
+	return v.f;
+}
+
+static inline void krnl_set_lane_f32(krnl_word *w, uint32_t j, float f)
+{
+	union { float f; uint32_t u; } v = { .f = f };
+	w->u[j] = v.u;
+}
+
+static inline int32_t krnl_lane_i32(const krnl_word *w, uint32_t j)
+{
+	return (int32_t)w->u[j];
+}
+
+/* dst[0..n) = 32-bit elements [off, off+n) of port p: each covering beat is
+ * read once, a burst of ceil over the span. */
+static inline void krnl_rd_f32(float *dst, const krnl_word *p, uint64_t off, uint32_t n)
+{
+	uint64_t b0 = off / KRNL_F32_PER_BEAT;
+	uint64_t b1 = (off + n + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT;
+
+rd_f32:
+	for (uint64_t b = b0; b < b1; b++) {
+#pragma HLS loop_tripcount max=1024
+#pragma HLS PIPELINE II=1
+		krnl_word w = krnl_rd(p, b);
+		uint64_t e0 = b * KRNL_F32_PER_BEAT;
+
+		if (e0 >= off && e0 + KRNL_F32_PER_BEAT <= off + n) {
+			memcpy(dst + (e0 - off), w.u, KRNL_BEAT_BYTES);
+			continue;
+		}
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+			if (e0 + j >= off && e0 + j < off + n)
+				dst[e0 + j - off] = krnl_lane_f32(&w, j);
+	}
+}
+
+static inline void krnl_rd_i32(int32_t *dst, const krnl_word *p, uint64_t off, uint32_t n)
+{
+	krnl_rd_f32((float *)(void *)dst, p, off, n);
+}
+
+/* 32-bit elements [off, off+n) of port p = src[0..n); edge beats are written
+ * with strobes, so nothing else in them changes and nothing is read. */
+static inline void krnl_wr_f32(krnl_word *p, uint64_t off, const float *src, uint32_t n)
+{
+	uint64_t b0 = off / KRNL_F32_PER_BEAT;
+	uint64_t b1 = (off + n + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT;
+
+wr_f32:
+	for (uint64_t b = b0; b < b1; b++) {
+#pragma HLS loop_tripcount max=1024
+#pragma HLS PIPELINE II=1
+		krnl_word w;
+		uint64_t e0 = b * KRNL_F32_PER_BEAT;
+		uint32_t l0 = e0 < off ? (uint32_t)(off - e0) : 0;
+		uint32_t l1 = e0 + KRNL_F32_PER_BEAT > off + n ? (uint32_t)(off + n - e0)
+							       : KRNL_F32_PER_BEAT;
+
+		if (l0 == 0 && l1 == KRNL_F32_PER_BEAT) {
+			memcpy(w.u, src + (e0 - off), KRNL_BEAT_BYTES);
+			krnl_wr(p, b, w);
+			continue;
+		}
+		memset(&w, 0, sizeof(w));
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+			if (j >= l0 && j < l1)
+				krnl_set_lane_f32(&w, j, src[e0 + j - off]);
+		krnl_wr_lanes(p, b, w, l0, l1);
+	}
+}
+
+static inline void krnl_wr_i32(krnl_word *p, uint64_t off, const int32_t *src, uint32_t n)
+{
+	krnl_wr_f32(p, off, (const float *)(const void *)src, n);
+}
+
+/* ---- weight rows --------------------------------------------------------- */
+
+/* Scalar widenings: the kernels widen to f32 in registers as they stream. */
+static inline float krnl_bf16_f32(uint16_t h)
+{
+	union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
+	return v.f;
+}
+
+static inline float krnl_f16_f32(uint16_t h)
+{
+	uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+	union { uint32_t u; float f; } v;
+
+	if (e == 0) {			/* zero or subnormal: m * 2^-24 */
+		v.f = (float)m * 5.9604644775390625e-8f;
+		v.u |= s;
+		return v.f;
+	}
+	if (e == 31)
+		v.u = s | 0x7f800000u | (m << 13);
+	else
+		v.u = s | ((e + 112) << 23) | (m << 13);
+	return v.f;
+}
+
+/* The KRNL_MAX_EPB values of one beat of a row, widened (and dequantized by the
+ * group scales sc[] of the row, indexed from element c0). */
+static inline void krnl_unpack(const krnl_word *w, uint32_t fmt, uint32_t group,
+			       const float *sc, uint32_t c0, float *v)
+{
+	const uint8_t *b = (const uint8_t *)w->u;
+
+	switch (fmt) {
+	case KRNL_FMT_F32:
+		for (uint32_t j = 0; j < 16; j++)
+			v[j] = krnl_lane_f32(w, j);
+		break;
+	case KRNL_FMT_BF16:
+		for (uint32_t j = 0; j < 32; j++)
+			v[j] = krnl_bf16_f32((uint16_t)(b[2 * j] | b[2 * j + 1] << 8));
+		break;
+	case KRNL_FMT_F16:
+		for (uint32_t j = 0; j < 32; j++)
+			v[j] = krnl_f16_f32((uint16_t)(b[2 * j] | b[2 * j + 1] << 8));
+		break;
+	case KRNL_FMT_INT8:
+		for (uint32_t j = 0; j < 64; j++)
+			v[j] = (float)(int8_t)b[j] * sc[(c0 + j) / group];
+		break;
+	default:	/* KRNL_FMT_INT4: low nibble first */
+		for (uint32_t j = 0; j < 128; j++) {
+			int32_t q = (b[j / 2] >> (4 * (j & 1))) & 0xf;
+			v[j] = (float)(q - ((q & 8) << 1)) * sc[(c0 + j) / group];
+		}
+		break;
+	}
+}
+
+/* The group scales that open a quantized row at beat wb into sc[]; scales of
+ * the padded tail of the row read as 0.  Returns the beats they took. */
+static inline uint32_t krnl_wrow_scales(const krnl_word *w, uint64_t wb, uint32_t dt,
+					uint32_t cols, float *sc)
+{
+	uint32_t group = KRNL_DT_GROUP(dt);
+	uint32_t ng, sb;
+
+	if (!krnl_fmt_quant(KRNL_DT_FMT(dt)))
+		return 0;
+	ng = (cols + group - 1) / group;
+	sb = krnl_scale_beats(dt, cols);
+scales:
+	for (uint32_t b = 0; b < sb; b++) {
+#pragma HLS loop_tripcount max=16
+#pragma HLS PIPELINE II=1
+		krnl_word s = krnl_rd(w, wb + b);
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+			sc[b * KRNL_F32_PER_BEAT + j] = krnl_lane_f32(&s, j);
+	}
+	for (uint32_t j = 0; j < KRNL_MAX_EPB / KRNL_MIN_GROUP; j++)
+		sc[ng + j] = 0.0f;
+	return sb;
+}
+
+/* Sum of the KRNL_MAX_EPB products p[] as a fixed adder tree (no carried add). */
+static inline float krnl_tree128(float *p)
+{
+	for (uint32_t j = 0; j < 64; j++)
+		p[j] += p[j + 64];
+	for (uint32_t j = 0; j < 32; j++)
+		p[j] += p[j + 32];
+	for (uint32_t j = 0; j < 16; j++)
+		p[j] += p[j + 16];
+	for (uint32_t j = 0; j < 8; j++)
+		p[j] += p[j + 8];
+	for (uint32_t j = 0; j < 4; j++)
+		p[j] += p[j + 4];
+	return (p[0] + p[2]) + (p[1] + p[3]);
+}
+
+/* How many on-chip partial sums break the carried add of a dot product: at
+ * least the latency of the f32 adder at the kernel clock. */
+#define KRNL_ACC_LANES 8	/* krnl_wrow_dot's final sum is written for 8 */
+
+/*
+ * out[r] = sum_c W[c] * x[r * xs + c], c < cols, for r < nr, where W is the
+ * row of a weight matrix in format dt starting at beat wb of port w.
+ * x must hold zeros from cols up to a whole beat of the format, so the padded
+ * tail of the row adds nothing.  One weight beat feeds every row.
+ */
+static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, uint32_t cols,
+				 const float *x, uint32_t xs, uint32_t nr, float *out)
+{
+	uint32_t fmt = KRNL_DT_FMT(dt), group = KRNL_DT_GROUP(dt), epb = krnl_fmt_epb(fmt);
+	uint32_t nb = (cols + epb - 1) / epb;
+	float sc[KRNL_MAX_SCALES];
+	float acc[KRNL_MAX_BATCH][KRNL_ACC_LANES];
+	float v[KRNL_MAX_EPB], p[KRNL_MAX_EPB];
+
+	wb += krnl_wrow_scales(w, wb, dt, cols, sc);
+	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++)
+		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+			acc[r][a] = 0.0f;
+	for (uint32_t j = 0; j < KRNL_MAX_EPB; j++)
+		v[j] = 0.0f;
+beats:
+	for (uint32_t b = 0; b < nb; b++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		krnl_word q = krnl_rd(w, wb + b);
+		uint32_t c0 = b * epb;
+
+		krnl_unpack(&q, fmt, group, sc, c0, v);
+rows:
+		for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
+			if (r >= nr)
+				break;
+			const float *xr = x + (uint64_t)r * xs + c0;
+			for (uint32_t j = 0; j < KRNL_MAX_EPB; j++)
+				p[j] = j < epb ? v[j] * xr[j] : 0.0f;
+			acc[r][b % KRNL_ACC_LANES] += krnl_tree128(p);
+		}
+	}
+	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
+		if (r >= nr)
+			break;
+		out[r] = ((acc[r][0] + acc[r][4]) + (acc[r][2] + acc[r][6])) +
+			 ((acc[r][1] + acc[r][5]) + (acc[r][3] + acc[r][7]));
+	}
+}
+
+/* dst[0..cols) = row of a weight matrix in format dt from beat wb (embedding
+ * lookups); dst must have room up to a whole beat of the format. */
+static inline void krnl_wrow_load(const krnl_word *w, uint64_t wb, uint32_t dt, uint32_t cols,
+				  float *dst)
+{
+	uint32_t fmt = KRNL_DT_FMT(dt), group = KRNL_DT_GROUP(dt), epb = krnl_fmt_epb(fmt);
+	uint32_t nb = (cols + epb - 1) / epb;
+	float sc[KRNL_MAX_SCALES];
+
+	wb += krnl_wrow_scales(w, wb, dt, cols, sc);
+	for (uint32_t b = 0; b < nb; b++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		krnl_word q = krnl_rd(w, wb + b);
+		krnl_unpack(&q, fmt, group, sc, b * epb, dst + (uint64_t)b * epb);
+	}
+}
+
+#if !defined(__SYNTHESIS__) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif
