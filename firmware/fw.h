@@ -18,6 +18,7 @@
 #include "fw_place.h"
 #include "fw_ring.h"
 #include "krnl_abi.h"
+#include "krnl_common.h"
 
 enum fw_err {
 	FW_OK = 0,
@@ -61,6 +62,7 @@ struct fw_scratch {
 	uint64_t x, xn, proj, ba, kv_k, kv_v, o, rlogits;
 	uint64_t count, list, listw;
 	uint64_t ids, slots, pos, dst, argmax;
+	uint64_t rope;		/* [FW_MAX_SLOTS][rope_dim]: cos then sin of each row's position */
 	uint64_t logits;	/* [FW_MAX_SLOTS + logits ring rows][vocab]: step rows, then the ring */
 	uint64_t params, token, logprob;	/* sampler in/out per row */
 	uint32_t proj_w;	/* floats per row of proj */
@@ -98,6 +100,7 @@ struct fw {
 	struct fw_place places[FW_MAX_PLACES];
 	struct fw_slot slot[FW_MAX_SLOTS];
 	uint32_t lin_ch;	/* conv channels 2*nk*dk + nv*dv */
+	float rope[FW_MAX_SLOTS * KRNL_MAX_HEAD_DIM];	/* staging of s.rope */
 	char err[160];
 };
 

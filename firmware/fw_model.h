@@ -11,11 +11,6 @@
 
 #define FW_MAX_LAYERS 128
 
-enum fw_dtype {
-	FW_DT_F32 = 0,
-	FW_DT_BF16 = 1,
-};
-
 struct fw_model_cfg {
 	uint32_t hidden;	/* hidden_size */
 	uint32_t vocab;		/* vocab_size */
@@ -46,7 +41,13 @@ struct fw_model_cfg {
 
 	uint32_t max_ctx;	/* max_position_embeddings */
 	int32_t eos_id;		/* eos_token_id, -1 if none */
-	uint32_t wdtype;	/* enum fw_dtype of the big matrices on the card */
+	/* Card formats of the matrices, per tensor class: dt register values of
+	 * krnl_types.h (format | group << 8).  Vectors are always f32. */
+	uint32_t dt_attn;	/* attention and Gated DeltaNet projections */
+	uint32_t dt_expert;	/* routed experts */
+	uint32_t dt_shared;	/* shared expert */
+	uint32_t dt_head;	/* lm_head and token embedding */
+	uint32_t dt_router;	/* mlp.gate: never quantized (routes flip easily) */
 };
 
 #endif

@@ -180,9 +180,26 @@ static int alloc(struct fw *fw, uint64_t bytes, const struct use *users, uint64_
 	return 0;
 }
 
-static uint32_t esize(uint32_t dt)
+int fw_tkind_matrix(enum fw_tkind k)
 {
-	return dt == FW_DT_BF16 ? 2 : 4;
+	switch (k) {
+	case FW_T_EMBED: case FW_T_LM_HEAD: case FW_T_LIN_QKVZ: case FW_T_LIN_BA:
+	case FW_T_LIN_OUT: case FW_T_ATT_Q: case FW_T_ATT_K: case FW_T_ATT_V:
+	case FW_T_ATT_O: case FW_T_ROUTER: case FW_T_EXPERTS: case FW_T_SHARED:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+uint64_t fw_tensor_bytes(enum fw_tkind k, uint64_t rows, uint32_t cols, uint32_t dt,
+			 uint32_t inter)
+{
+	if (!fw_tkind_matrix(k))
+		return krnl_vec_bytes(rows * cols);
+	if (k == FW_T_EXPERTS || k == FW_T_SHARED)
+		return inter ? rows / (3ull * inter) * krnl_expert_bytes(dt, cols, inter) : 0;
+	return krnl_matrix_bytes(dt, rows, cols);
 }
 
 /* Place one weight tensor and record it in the table. */
@@ -216,7 +233,8 @@ static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t row
 		 uint32_t cols, uint32_t dt, enum fw_xform x, uint64_t *addr)
 {
 	struct fw_place *p;
-	uint64_t bytes = (uint64_t)rows * cols * esize(dt);
+	uint32_t inter = kind == FW_T_SHARED ? fw->cfg.shared_inter : fw->cfg.moe_inter;
+	uint64_t bytes = fw_tensor_bytes(kind, rows, cols, dt, inter);
 	int rc;
 
 	if (fw->n_places >= FW_MAX_PLACES)
@@ -283,7 +301,11 @@ static int check_cfg(struct fw *fw)
 	CHECK(c->top_k >= 1 && c->top_k <= c->n_experts && c->top_k <= KRNL_MAX_TOPK, "num_experts_per_tok %u invalid", c->top_k);
 	CHECK(c->moe_inter >= 1 && c->moe_inter <= KRNL_MAX_INTER, "moe_intermediate_size %u exceeds %u", c->moe_inter, KRNL_MAX_INTER);
 	CHECK(c->shared_inter <= KRNL_MAX_INTER, "shared_expert_intermediate_size %u exceeds %u", c->shared_inter, KRNL_MAX_INTER);
-	CHECK(c->wdtype == FW_DT_F32 || c->wdtype == FW_DT_BF16, "weight dtype %u unknown", c->wdtype);
+	CHECK(krnl_dt_valid(c->dt_attn) && krnl_dt_valid(c->dt_expert) &&
+	      krnl_dt_valid(c->dt_shared) && krnl_dt_valid(c->dt_head) &&
+	      krnl_dt_valid(c->dt_router) && !krnl_fmt_quant(KRNL_DT_FMT(c->dt_router)),
+	      "weight formats %#x/%#x/%#x/%#x/%#x unknown", c->dt_attn, c->dt_expert,
+	      c->dt_shared, c->dt_head, c->dt_router);
 	return 0;
 }
 
@@ -291,20 +313,20 @@ static int place_layer(struct fw *fw, uint32_t l)
 {
 	const struct fw_model_cfg *c = &fw->cfg;
 	struct fw_layer *L = &fw->layer[l];
-	uint32_t h = c->hidden, dt = c->wdtype, S = FW_MAX_SLOTS;
+	uint32_t h = c->hidden, dt = c->dt_attn, S = FW_MAX_SLOTS;
 	int rc = 0;
 
-	rc |= place(fw, FW_T_IN_NORM, l, 1, h, FW_DT_F32, FW_X_NONE, &L->in_norm);
+	rc |= place(fw, FW_T_IN_NORM, l, 1, h, KRNL_FMT_F32, FW_X_NONE, &L->in_norm);
 	if (!c->layer_attn[l]) {
 		uint32_t nk = c->lin_nk, nv = c->lin_nv, dk = c->lin_dk, dv = c->lin_dv;
 		uint32_t ch = 2 * nk * dk + nv * dv;
 
 		rc |= place(fw, FW_T_LIN_QKVZ, l, ch + nv * dv, h, dt, FW_X_QKVZ, &L->qkvz);
 		rc |= place(fw, FW_T_LIN_BA, l, 2 * nv, h, dt, FW_X_BA, &L->ba);
-		rc |= place(fw, FW_T_LIN_CONV, l, ch, c->conv_k, FW_DT_F32, FW_X_NONE, &L->conv);
-		rc |= place(fw, FW_T_LIN_ALOG, l, 1, nv, FW_DT_F32, FW_X_NONE, &L->alog);
-		rc |= place(fw, FW_T_LIN_DTB, l, 1, nv, FW_DT_F32, FW_X_NONE, &L->dtb);
-		rc |= place(fw, FW_T_LIN_NORM, l, 1, dv, FW_DT_F32, FW_X_NONE, &L->lnorm);
+		rc |= place(fw, FW_T_LIN_CONV, l, ch, c->conv_k, KRNL_FMT_F32, FW_X_NONE, &L->conv);
+		rc |= place(fw, FW_T_LIN_ALOG, l, 1, nv, KRNL_FMT_F32, FW_X_NONE, &L->alog);
+		rc |= place(fw, FW_T_LIN_DTB, l, 1, nv, KRNL_FMT_F32, FW_X_NONE, &L->dtb);
+		rc |= place(fw, FW_T_LIN_NORM, l, 1, dv, KRNL_FMT_F32, FW_X_NONE, &L->lnorm);
 		rc |= place(fw, FW_T_LIN_OUT, l, h, nv * dv, dt, FW_X_NONE, &L->lout);
 		rc |= state(fw, (uint64_t)S * ch * (c->conv_k - 1) * 4,
 			    USES({ "krnl_conv1d_step", "state" }), &L->conv_state);
@@ -317,23 +339,25 @@ static int place_layer(struct fw *fw, uint32_t l)
 		rc |= place(fw, FW_T_ATT_K, l, nkv * hd, h, dt, FW_X_NONE, &L->k);
 		rc |= place(fw, FW_T_ATT_V, l, nkv * hd, h, dt, FW_X_NONE, &L->v);
 		rc |= place(fw, FW_T_ATT_O, l, h, nh * hd, dt, FW_X_NONE, &L->o);
-		rc |= place(fw, FW_T_ATT_QN, l, 1, hd, FW_DT_F32, FW_X_NONE, &L->qn);
-		rc |= place(fw, FW_T_ATT_KN, l, 1, hd, FW_DT_F32, FW_X_NONE, &L->kn);
+		rc |= place(fw, FW_T_ATT_QN, l, 1, hd, KRNL_FMT_F32, FW_X_NONE, &L->qn);
+		rc |= place(fw, FW_T_ATT_KN, l, 1, hd, KRNL_FMT_F32, FW_X_NONE, &L->kn);
 		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
 			    USES({ "krnl_attn_decode", "kc" }), &L->kcache);
 		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
 			    USES({ "krnl_attn_decode", "vc" }), &L->vcache);
 	}
-	rc |= place(fw, FW_T_POST_NORM, l, 1, h, FW_DT_F32, FW_X_NONE, &L->post_norm);
-	rc |= place(fw, FW_T_ROUTER, l, c->n_experts, h, dt, FW_X_NONE, &L->router);
-	rc |= place(fw, FW_T_EXPERTS, l, c->n_experts * 3 * c->moe_inter, h, dt, FW_X_EXPERTS, &L->experts);
+	rc |= place(fw, FW_T_POST_NORM, l, 1, h, KRNL_FMT_F32, FW_X_NONE, &L->post_norm);
+	rc |= place(fw, FW_T_ROUTER, l, c->n_experts, h, c->dt_router, FW_X_NONE, &L->router);
+	rc |= place(fw, FW_T_EXPERTS, l, c->n_experts * 3 * c->moe_inter, h, c->dt_expert,
+		    FW_X_EXPERTS, &L->experts);
 	if (c->shared_inter && !rc) {
 		/* the shared expert rides in the same call: one CU must reach both */
 		fw->pin = companion(fw, "krnl_expert_ffn", "w",
 				    fw->places[fw->n_places - 1].bank, "sw");
-		rc |= place(fw, FW_T_SHARED, l, 3 * c->shared_inter, h, dt, FW_X_SHARED, &L->shared);
+		rc |= place(fw, FW_T_SHARED, l, 3 * c->shared_inter, h, c->dt_shared, FW_X_SHARED,
+			    &L->shared);
 		fw->pin = ~0ull;
-		rc |= place(fw, FW_T_SHARED_GATE, l, 1, h, FW_DT_F32, FW_X_NONE, &L->sgate);
+		rc |= place(fw, FW_T_SHARED_GATE, l, 1, h, KRNL_FMT_F32, FW_X_NONE, &L->sgate);
 	}
 	return rc ? -FW_ENOMEM : 0;
 }
@@ -401,6 +425,8 @@ static int place_scratch(struct fw *fw)
 		      USES({ "krnl_conv1d_step", "slots" }, { "krnl_deltanet_step", "slots" },
 			   { "krnl_attn_decode", "slots" }), &s->slots);
 	rc |= scratch(fw, B * 4, USES({ "krnl_attn_decode", "pos" }), &s->pos);
+	rc |= scratch(fw, B * (c->rope_dim ? c->rope_dim : 1) * f,
+		      USES({ "krnl_attn_decode", "rope" }), &s->rope);
 	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "dst" }), &s->dst);
 	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "argmax" }), &s->argmax);
 	return rc ? -FW_ENOMEM : 0;
@@ -432,13 +458,13 @@ int fw_place_model(struct fw *fw)
 
 	rc = place_scratch(fw);
 	if (!rc)
-		rc = place(fw, FW_T_EMBED, 0, c->vocab, c->hidden, c->wdtype, FW_X_NONE, &fw->embed);
+		rc = place(fw, FW_T_EMBED, 0, c->vocab, c->hidden, c->dt_head, FW_X_NONE, &fw->embed);
 	for (uint32_t l = 0; !rc && l < c->n_layers; l++)
 		rc = place_layer(fw, l);
 	if (!rc)
-		rc = place(fw, FW_T_FINAL_NORM, 0, 1, c->hidden, FW_DT_F32, FW_X_NONE, &fw->final_norm);
+		rc = place(fw, FW_T_FINAL_NORM, 0, 1, c->hidden, KRNL_FMT_F32, FW_X_NONE, &fw->final_norm);
 	if (!rc)
-		rc = place(fw, FW_T_LM_HEAD, 0, c->vocab, c->hidden, c->wdtype, FW_X_NONE, &fw->lm_head);
+		rc = place(fw, FW_T_LM_HEAD, 0, c->vocab, c->hidden, c->dt_head, FW_X_NONE, &fw->lm_head);
 	if (rc) {
 		if (!fw->err[0])
 			snprintf(fw->err, sizeof(fw->err),

@@ -3,9 +3,12 @@
  * The firmware decides the placement (fw_place_model) and publishes it as a
  * table of struct fw_place in HBM; the host's image builder fills each entry
  * from the checkpoint, in the card format the entry names.  The card format
- * of a matrix is the checkpoint's [rows][cols] in wdtype, except where the
+ * of a matrix is the checkpoint's [rows][cols] in the row layout of
+ * krnl_types.h (f32/bf16/f16/int8/int4, each row padded to a 64-byte beat),
+ * in the format of its tensor class (fw_model_cfg.dt_*), except where the
  * kernels want rows regrouped (the FW_X_* transforms below).  Small vectors
- * (norm weights, A_log, dt_bias, conv taps, shared-expert gate) are always f32.
+ * (norm weights, A_log, dt_bias, conv taps, shared-expert gate) are always
+ * plain f32 arrays.
  */
 #ifndef FW_PLACE_H
 #define FW_PLACE_H
@@ -56,7 +59,7 @@ enum fw_xform {
 
 struct fw_place {
 	uint16_t kind;		/* enum fw_tkind */
-	uint16_t dtype;		/* enum fw_dtype of the card copy */
+	uint16_t dtype;		/* low 16 bits of the dt register (krnl_types.h) */
 	uint16_t xform;		/* enum fw_xform */
 	uint16_t bank;		/* first bank it occupies */
 	uint32_t layer;		/* decoder layer, 0 for model-level tensors */
@@ -66,5 +69,20 @@ struct fw_place {
 };
 
 const char *fw_tkind_name(enum fw_tkind k);
+
+/* 1 if tensors of kind k are matrices of rows in a weight format, 0 if they
+ * are f32 vectors. */
+int fw_tkind_matrix(enum fw_tkind k);
+
+/* The dt register value of an entry (format and group). */
+static inline uint32_t fw_place_dt(const struct fw_place *p)
+{
+	return p->dtype;
+}
+
+/* Bytes of a [rows][cols] tensor of kind k in format dt on the card; experts:
+ * rows = E * 3 * I (as placed), cols = h, i the intermediate width. */
+uint64_t fw_tensor_bytes(enum fw_tkind k, uint64_t rows, uint32_t cols, uint32_t dt,
+			 uint32_t inter);
 
 #endif

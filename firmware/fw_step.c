@@ -8,6 +8,7 @@
 #include "fw.h"
 #include "krnl_common.h"
 #include "krnl_sampler.h"
+#include <math.h>
 
 #define F(x) krnl_f2u(x)
 
@@ -44,9 +45,9 @@ static int linear_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	int rc;
 
 	/* proj row: [conv channels q|k|v (ch) | z (nv*dv)] thanks to FW_X_QKVZ */
-	rc = gemv(fw, s->xn, L->qkvz, s->proj, n, h, ch + nv * dv, h, s->proj_w, c->wdtype, 0);
+	rc = gemv(fw, s->xn, L->qkvz, s->proj, n, h, ch + nv * dv, h, s->proj_w, c->dt_attn, 0);
 	if (!rc)
-		rc = gemv(fw, s->xn, L->ba, s->ba, n, h, 2 * nv, h, 2 * nv, c->wdtype, 0);
+		rc = gemv(fw, s->xn, L->ba, s->ba, n, h, 2 * nv, h, 2 * nv, c->dt_attn, 0);
 	if (rc)
 		return rc;
 	RUN(KRNL_CONV1D_STEP, s->proj, L->conv, L->conv_state, s->slots, n, ch,
@@ -55,7 +56,7 @@ static int linear_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	    s->slots, s->o, n, c->lin_nk, nv, c->lin_dk, dv, s->proj_w);
 	RUN(KRNL_RMSNORM_GATED, s->o, s->proj + (uint64_t)ch * 4, L->lnorm, s->o,
 	    n, nv, dv, s->proj_w, F(c->rms_eps));
-	return gemv(fw, s->o, L->lout, s->x, n, nv * dv, h, nv * dv, h, c->wdtype, 1);
+	return gemv(fw, s->o, L->lout, s->x, n, nv * dv, h, nv * dv, h, c->dt_attn, 1);
 }
 
 static int full_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
@@ -66,17 +67,17 @@ static int full_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	int rc;
 
 	/* proj row: [queries (nh*hd) | gates (nh*hd)] thanks to FW_X_QGATE */
-	rc = gemv(fw, s->xn, L->q, s->proj, n, h, 2 * nh * hd, h, 2 * nh * hd, c->wdtype, 0);
+	rc = gemv(fw, s->xn, L->q, s->proj, n, h, 2 * nh * hd, h, 2 * nh * hd, c->dt_attn, 0);
 	if (!rc)
-		rc = gemv(fw, s->xn, L->k, s->kv_k, n, h, nkv * hd, h, nkv * hd, c->wdtype, 0);
+		rc = gemv(fw, s->xn, L->k, s->kv_k, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
 	if (!rc)
-		rc = gemv(fw, s->xn, L->v, s->kv_v, n, h, nkv * hd, h, nkv * hd, c->wdtype, 0);
+		rc = gemv(fw, s->xn, L->v, s->kv_v, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
 	if (rc)
 		return rc;
 	RUN(KRNL_ATTN_DECODE, s->proj, s->kv_k, s->kv_v, L->qn, L->kn, L->kcache,
-	    L->vcache, s->slots, s->pos, s->o, n, nh, nkv, hd, c->rope_dim,
-	    F(c->rope_theta), F(c->rms_eps), fw->ctx);
-	return gemv(fw, s->o, L->o, s->x, n, nh * hd, h, nh * hd, h, c->wdtype, 1);
+	    L->vcache, s->slots, s->pos, s->rope, s->o, n, nh, nkv, hd, c->rope_dim,
+	    F(c->rms_eps), fw->ctx);
+	return gemv(fw, s->o, L->o, s->x, n, nh * hd, h, nh * hd, h, c->dt_attn, 1);
 }
 
 static int moe(struct fw *fw, const struct fw_layer *L, uint32_t n)
@@ -86,20 +87,39 @@ static int moe(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	uint32_t h = c->hidden, E = c->n_experts;
 	int rc;
 
-	rc = gemv(fw, s->xn, L->router, s->rlogits, n, h, E, h, E, c->wdtype, 0);
+	rc = gemv(fw, s->xn, L->router, s->rlogits, n, h, E, h, E, c->dt_router, 0);
 	if (rc)
 		return rc;
 	RUN(KRNL_MOE_ROUTER, s->rlogits, s->count, s->list, s->listw, n, E,
 	    c->top_k, c->norm_topk);
 	RUN(KRNL_EXPERT_FFN, s->xn, L->experts, s->count, s->list, s->listw,
 	    L->shared, L->sgate, s->x, n, h, c->moe_inter, E, c->shared_inter,
-	    c->wdtype);
+	    c->dt_expert, c->dt_shared);
 	return 0;
 }
 
-/* Per-row arrays the kernels index by row: token, slot, position, where the
- * logits row goes (the row's own sampler row, or the score ring), and how to
- * sample it. */
+/* Rotary angles of each row's position, computed here in double: p * theta^(-2i/rd)
+ * loses digits in f32 at long context, and the kernels use no double.
+ * Row r: cos[0..rd/2) then sin[0..rd/2) at element r * rd. */
+static void rope_rows(const struct fw_model_cfg *c, const struct fw_row *rows, uint32_t n,
+		      float *out)
+{
+	uint32_t half = c->rope_dim / 2;
+
+	for (uint32_t r = 0; r < n; r++) {
+		for (uint32_t i = 0; i < half; i++) {
+			double inv_f = pow((double)c->rope_theta, -2.0 * i / (double)c->rope_dim);
+			double ang = (double)rows[r].pos * inv_f;
+
+			out[r * c->rope_dim + i] = (float)cos(ang);
+			out[r * c->rope_dim + half + i] = (float)sin(ang);
+		}
+	}
+}
+
+/* Per-row arrays the kernels index by row: token, slot, position, its rotary
+ * angles, where the logits row goes (the row's own sampler row, or the score
+ * ring), and how to sample it. */
 static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
 {
 	int32_t ids[FW_MAX_SLOTS], sl[FW_MAX_SLOTS], pos[FW_MAX_SLOTS], dst[FW_MAX_SLOTS];
@@ -126,6 +146,11 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
 	rc |= fw->hal.write(fw->hal.ctx, s->slots, sl, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, n * 4);
+	if (fw->cfg.rope_dim) {
+		rope_rows(&fw->cfg, rows, n, fw->rope);
+		rc |= fw->hal.write(fw->hal.ctx, s->rope, fw->rope,
+				    (uint64_t)n * fw->cfg.rope_dim * 4);
+	}
 	return rc ? -FW_EHAL : 0;
 }
 
@@ -141,7 +166,7 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 	rc = put_rows(fw, rows, n);
 	if (rc)
 		return rc;
-	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->wdtype);
+	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->dt_head);
 	for (uint32_t l = 0; l < c->n_layers; l++) {
 		const struct fw_layer *L = &fw->layer[l];
 
@@ -155,7 +180,7 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 			return rc;
 	}
 	RUN(KRNL_LM_HEAD_ARGMAX, s->x, fw->final_norm, fw->lm_head, s->logits, s->dst,
-	    s->argmax, n, h, c->vocab, F(c->rms_eps), c->wdtype);
+	    s->argmax, n, h, c->vocab, F(c->rms_eps), c->dt_head);
 	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, n, c->vocab);
 
 	int32_t tok[FW_MAX_SLOTS];

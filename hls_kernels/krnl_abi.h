@@ -61,12 +61,12 @@ enum { CONV_X /*P*/, CONV_W /*P*/, CONV_STATE /*P*/, CONV_SLOTS /*P*/, CONV_ROWS
 enum { DN_QKV /*P*/, DN_BA /*P*/, DN_ALOG /*P*/, DN_DTB /*P*/, DN_STATE /*P*/, DN_SLOTS /*P*/,
        DN_OUT /*P*/, DN_ROWS, DN_NK, DN_NV, DN_DK, DN_DV, DN_XSTRIDE, DN_NARGS };
 enum { AT_QG /*P*/, AT_K /*P*/, AT_V /*P*/, AT_QNW /*P*/, AT_KNW /*P*/, AT_KC /*P*/, AT_VC /*P*/,
-       AT_SLOTS /*P*/, AT_POS /*P*/, AT_OUT /*P*/, AT_ROWS, AT_NH, AT_NKV, AT_HD, AT_RD,
-       AT_THETA, AT_EPS, AT_MAXCTX, AT_NARGS };
+       AT_SLOTS /*P*/, AT_POS /*P*/, AT_ROPE /*P*/, AT_OUT /*P*/, AT_ROWS, AT_NH, AT_NKV, AT_HD,
+       AT_RD, AT_EPS, AT_MAXCTX, AT_NARGS };
 enum { RT_LOGITS /*P*/, RT_COUNT /*P*/, RT_LIST /*P*/, RT_LISTW /*P*/, RT_ROWS, RT_NE, RT_TOPK,
        RT_NORM, RT_NARGS };
 enum { EF_X /*P*/, EF_W /*P*/, EF_COUNT /*P*/, EF_LIST /*P*/, EF_LISTW /*P*/, EF_SW /*P*/,
-       EF_SGATE /*P*/, EF_Y /*P*/, EF_ROWS, EF_H, EF_I, EF_NE, EF_SI, EF_DT, EF_NARGS };
+       EF_SGATE /*P*/, EF_Y /*P*/, EF_ROWS, EF_H, EF_I, EF_NE, EF_SI, EF_DT, EF_SDT, EF_NARGS };
 enum { LM_X /*P*/, LM_NW /*P*/, LM_W /*P*/, LM_LOGITS /*P*/, LM_DST /*P*/, LM_ARGMAX /*P*/,
        LM_ROWS, LM_H, LM_V, LM_EPS, LM_DT, LM_NARGS };
 enum { SMP_LOGITS /*P*/, SMP_PARAMS /*P*/, SMP_TOKEN /*P*/, SMP_LOGPROB /*P*/, SMP_ROWS, SMP_V,

@@ -1,32 +1,50 @@
 /* krnl_attn_decode.c — gated attention decode over the KV cache.
- * One pass over the cache with a running max (online softmax), so no score
- * buffer of context length is needed on chip. */
+ * One pass over each kv head's cache with a running max (online softmax) for
+ * its whole query group, so no score buffer of context length is needed on
+ * chip and no cache row is read twice. */
 #include "krnl_common.h"
 #include "krnl_attn_decode.h"
 
 #define ATT_MAX_GROUP 16	/* query heads per kv head */
 
-static void norm_rope(float *x, const float *src, const float *w, uint32_t hd,
-		      uint32_t rd, float eps, const float *cs, const float *sn)
+/* q . k over hd lanes, as KRNL_ACC_LANES partial sums. */
+static float dot(const float *a, const float *b, uint32_t n)
 {
-	float ss = 0.0f;
-	float t[KRNL_MAX_HEAD_DIM];
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
+	float s = 0.0f;
 
-	for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-		if (i >= hd)
-			break;
-		ss += src[i] * src[i];
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		part[l] = 0.0f;
+dot:
+	for (uint32_t i = 0; i < n; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		part[i % KRNL_ACC_LANES] += a[i] * b[i];
 	}
-	float inv = 1.0f / sqrtf(ss / (float)hd + eps);
-	for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-		if (i >= hd)
-			break;
-		t[i] = src[i] * inv * (1.0f + w[i]);
-	}
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		s += part[l];
+	return s;
+}
+
+/* x = rope(rmsnorm(x) * (1 + w)), in place; w holds 1 + weight already. */
+static void norm_rope(float *x, const float *w1, uint32_t hd, uint32_t rd, float eps,
+		      const float *cs, const float *sn)
+{
+	float t[KRNL_MAX_HEAD_DIM];
+	float inv = 1.0f / sqrtf(dot(x, x, hd) / (float)hd + eps);
 	uint32_t half = rd / 2;
-	for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-		if (i >= hd)
-			break;
+
+norm:
+	for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		t[i] = x[i] * inv * w1[i];
+	}
+rope:
+	for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
 		if (i < half)
 			x[i] = t[i] * cs[i] - t[i + half] * sn[i];
 		else if (i < rd)
@@ -36,129 +54,141 @@ static void norm_rope(float *x, const float *src, const float *w, uint32_t hd,
 	}
 }
 
-void krnl_attn_decode(const float *qg, const float *k, const float *v,
-		      const float *qnw, const float *knw, float *kc, float *vc,
-		      const int32_t *slots, const int32_t *pos, float *out,
-		      uint32_t rows, uint32_t nh, uint32_t nkv, uint32_t hd,
-		      uint32_t rd, float theta, float eps, uint32_t maxctx)
+void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *v,
+		      const krnl_word *qnw, const krnl_word *knw, krnl_word *kc,
+		      krnl_word *vc, const krnl_word *slots, const krnl_word *pos,
+		      const krnl_word *rope, krnl_word *out, uint32_t rows, uint32_t nh,
+		      uint32_t nkv, uint32_t hd, uint32_t rd, float eps, uint32_t maxctx)
 {
 #pragma HLS INTERFACE m_axi port=qg bundle=gmem0
-#pragma HLS INTERFACE m_axi port=k bundle=gmem0
-#pragma HLS INTERFACE m_axi port=v bundle=gmem0
-#pragma HLS INTERFACE m_axi port=qnw bundle=gmem1
-#pragma HLS INTERFACE m_axi port=knw bundle=gmem1
-#pragma HLS INTERFACE m_axi port=kc bundle=gmem2
-#pragma HLS INTERFACE m_axi port=vc bundle=gmem3
-#pragma HLS INTERFACE m_axi port=slots bundle=gmem4
-#pragma HLS INTERFACE m_axi port=pos bundle=gmem4
-#pragma HLS INTERFACE m_axi port=out bundle=gmem5
+#pragma HLS INTERFACE m_axi port=k bundle=gmem1
+#pragma HLS INTERFACE m_axi port=v bundle=gmem2
+#pragma HLS INTERFACE m_axi port=qnw bundle=gmem3
+#pragma HLS INTERFACE m_axi port=knw bundle=gmem4
+#pragma HLS INTERFACE m_axi port=kc bundle=gmem5
+#pragma HLS INTERFACE m_axi port=vc bundle=gmem6
+#pragma HLS INTERFACE m_axi port=slots bundle=gmem7
+#pragma HLS INTERFACE m_axi port=pos bundle=gmem8
+#pragma HLS INTERFACE m_axi port=rope bundle=gmem9
+#pragma HLS INTERFACE m_axi port=out bundle=gmem10
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=nh
 #pragma HLS INTERFACE s_axilite port=nkv
 #pragma HLS INTERFACE s_axilite port=hd
 #pragma HLS INTERFACE s_axilite port=rd
-#pragma HLS INTERFACE s_axilite port=theta
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=maxctx
 #pragma HLS INTERFACE s_axilite port=return
-	float cs[KRNL_MAX_HEAD_DIM / 2], sn[KRNL_MAX_HEAD_DIM / 2];
-	float q[ATT_MAX_GROUP][KRNL_MAX_HEAD_DIM], acc[ATT_MAX_GROUP][KRNL_MAX_HEAD_DIM];
-	float m[ATT_MAX_GROUP], l[ATT_MAX_GROUP];
-	uint32_t group = nh / nkv;
+	float q[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* the group's queries */
+	float acc[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* then its outputs */
+	float gt[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* the group's gates */
+	float qw1[KRNL_MAX_HEAD_DIM], kw1[KRNL_MAX_HEAD_DIM];
+	float kn[KRNL_MAX_HEAD_DIM], vn[KRNL_MAX_HEAD_DIM];	/* the new entry */
+	float kt[KRNL_MAX_HEAD_DIM], vt[KRNL_MAX_HEAD_DIM];	/* a cached one */
+	float rb[KRNL_MAX_HEAD_DIM];				/* cos | sin */
+	float m[ATT_MAX_GROUP], l[ATT_MAX_GROUP], sc[ATT_MAX_GROUP];
+	int32_t sl[KRNL_MAX_BATCH], ps[KRNL_MAX_BATCH];
+	uint32_t group = nh / nkv, gw = group * hd;
 	float scale = 1.0f / sqrtf((float)hd);
 
+	krnl_rd_i32(sl, slots, 0, rows);
+	krnl_rd_i32(ps, pos, 0, rows);
+	krnl_rd_f32(qw1, qnw, 0, hd);
+	krnl_rd_f32(kw1, knw, 0, hd);
+	for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		qw1[i] += 1.0f;
+		kw1[i] += 1.0f;
+	}
 row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		uint32_t p = (uint32_t)pos[r];
-		uint64_t cbase = (uint64_t)(uint32_t)slots[r] * nkv * maxctx * hd;
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+		uint32_t p = (uint32_t)ps[r];
+		uint64_t cbase = (uint64_t)(uint32_t)sl[r] * nkv * maxctx * hd;
+		uint64_t qrow = (uint64_t)r * 2 * nh * hd;
+		const float *cs = rb, *sn = rb + rd / 2;
 
-		/* angles in double: p * theta^(-2i/rd) loses digits in f32 at long context */
-		for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM / 2; i++) {
-			if (i >= rd / 2)
-				break;
-			double inv_f = pow((double)theta, -2.0 * i / (double)rd);
-			double ang = (double)p * inv_f;
-			cs[i] = (float)cos(ang);
-			sn[i] = (float)sin(ang);
-		}
-		/* the new token's keys and values into the cache */
-kv_in:
-		for (uint32_t h = 0; h < KRNL_MAX_HEADS; h++) {
-			if (h >= nkv)
-				break;
-			uint64_t at = cbase + ((uint64_t)h * maxctx + p) * hd;
-			norm_rope(kc + at, k + ((uint64_t)r * nkv + h) * hd, knw, hd, rd,
-				  eps, cs, sn);
-			for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-				if (i >= hd)
-					break;
-				vc[at + i] = v[((uint64_t)r * nkv + h) * hd + i];
-			}
-		}
+		krnl_rd_f32(rb, rope, (uint64_t)r * rd, rd);
 kv_head:
-		/* each kv head's cache is streamed once for its whole query group */
-		for (uint32_t g = 0; g < KRNL_MAX_HEADS; g++) {
-			if (g >= nkv)
-				break;
-			const float *qr = qg + (uint64_t)r * 2 * nh * hd;
+		for (uint32_t g = 0; g < nkv; g++) {
+#pragma HLS loop_tripcount max=128
 			uint64_t hb = cbase + (uint64_t)g * maxctx * hd;
+			uint64_t at = hb + (uint64_t)p * hd;
+			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
 
-			for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
-				if (j >= group)
-					break;
-				norm_rope(q[j], qr + (uint64_t)(g * group + j) * hd, qnw, hd,
-					  rd, eps, cs, sn);
+			/* the new token's key and value: into the cache, and kept */
+			krnl_rd_f32(kn, k, kvo, hd);
+			krnl_rd_f32(vn, v, kvo, hd);
+			norm_rope(kn, kw1, hd, rd, eps, cs, sn);
+			krnl_wr_f32(kc, at, kn, hd);
+			krnl_wr_f32(vc, at, vn, hd);
+
+			/* the group's queries and gates */
+			krnl_rd_f32(q, qg, qrow + (uint64_t)g * gw, gw);
+			krnl_rd_f32(gt, qg, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
+			for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+				norm_rope(q + j * hd, qw1, hd, rd, eps, cs, sn);
 				m[j] = -INFINITY;
 				l[j] = 0.0f;
-				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-					if (i >= hd)
-						break;
-					acc[j][i] = 0.0f;
-				}
 			}
+			for (uint32_t i = 0; i < gw; i++) {
+#pragma HLS loop_tripcount max=8192
+#pragma HLS PIPELINE II=1
+				acc[i] = 0.0f;
+			}
+			/* positions 0..p-1 from the cache, once for the group; p from chip */
 ctx:
-			for (uint32_t t = 0; t < KRNL_MAX_CTX; t++) {
-				if (t > p)
-					break;
-				const float *kt = kc + hb + (uint64_t)t * hd;
-				const float *vt = vc + hb + (uint64_t)t * hd;
-				for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
-					if (j >= group)
-						break;
-					float sc = 0.0f;
-					for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+			for (uint32_t t = 0; t <= p; t++) {
+#pragma HLS loop_tripcount max=1048576
+				if (t < p) {
+					krnl_rd_f32(kt, kc, hb + (uint64_t)t * hd, hd);
+					krnl_rd_f32(vt, vc, hb + (uint64_t)t * hd, hd);
+				} else {
+					for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
 #pragma HLS PIPELINE II=1
-						if (i >= hd)
-							break;
-						sc += q[j][i] * kt[i];
+						kt[i] = kn[i];
+						vt[i] = vn[i];
 					}
-					sc *= scale;
-					float mn = sc > m[j] ? sc : m[j];
-					float corr = expf(m[j] - mn), e = expf(sc - mn);
+				}
+score:
+				for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+					sc[j] = dot(q + j * hd, kt, hd) * scale;
+				}
+mix:
+				for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+					float mn = sc[j] > m[j] ? sc[j] : m[j];
+					float corr = expf(m[j] - mn), e = expf(sc[j] - mn);
+					float *aj = acc + j * hd;
+
 					l[j] = l[j] * corr + e;
-					for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-#pragma HLS PIPELINE II=1
-						if (i >= hd)
-							break;
-						acc[j][i] = acc[j][i] * corr + e * vt[i];
-					}
 					m[j] = mn;
+mix_lane:
+					for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+						aj[i] = aj[i] * corr + e * vt[i];
+					}
 				}
 			}
-			for (uint32_t j = 0; j < ATT_MAX_GROUP; j++) {
-				if (j >= group)
-					break;
-				uint32_t h = g * group + j;
-				const float *gate = qr + (uint64_t)nh * hd + (uint64_t)h * hd;
-				float *o = out + ((uint64_t)r * nh + h) * hd;
-				for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-					if (i >= hd)
-						break;
-					o[i] = acc[j][i] / l[j] * krnl_sigmoid(gate[i]);
+			/* out = acc / l * sigmoid(gate), the group's heads in one burst */
+			for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+				float il = 1.0f / l[j];
+				float *aj = acc + j * hd;
+				const float *gj = gt + j * hd;
+gate:
+				for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+					aj[i] = aj[i] * il * krnl_sigmoid(gj[i]);
 				}
 			}
+			krnl_wr_f32(out, ((uint64_t)r * nh + (uint64_t)g * group) * hd, acc, gw);
 		}
 	}
 }

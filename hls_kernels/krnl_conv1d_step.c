@@ -2,8 +2,11 @@
 #include "krnl_common.h"
 #include "krnl_conv1d_step.h"
 
-void krnl_conv1d_step(float *x, const float *w, float *state, const int32_t *slots,
-		      uint32_t rows, uint32_t ch, uint32_t k, uint32_t xstride)
+#define CONV_CHUNK 256	/* channels on chip at once */
+
+void krnl_conv1d_step(krnl_word *x, const krnl_word *w, krnl_word *state,
+		      const krnl_word *slots, uint32_t rows, uint32_t ch, uint32_t k,
+		      uint32_t xstride)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
 #pragma HLS INTERFACE m_axi port=w bundle=gmem1
@@ -14,36 +17,53 @@ void krnl_conv1d_step(float *x, const float *w, float *state, const int32_t *slo
 #pragma HLS INTERFACE s_axilite port=k
 #pragma HLS INTERFACE s_axilite port=xstride
 #pragma HLS INTERFACE s_axilite port=return
-	float win[KRNL_MAX_CONV_K];
+	int32_t sl[KRNL_MAX_BATCH];
+	float wb[CONV_CHUNK * KRNL_MAX_CONV_K];
+	float sb[CONV_CHUNK * (KRNL_MAX_CONV_K - 1)];
+	float xb[CONV_CHUNK];
+	uint32_t km = k - 1;			/* state taps per channel */
+	uint64_t per = (uint64_t)ch * km;	/* one slot's state */
 
+	krnl_rd_i32(sl, slots, 0, rows);
+chunk:
+	for (uint32_t c0 = 0; c0 < ch; c0 += CONV_CHUNK) {
+#pragma HLS loop_tripcount max=64
+		uint32_t n = ch - c0 < CONV_CHUNK ? ch - c0 : CONV_CHUNK;
+
+		krnl_rd_f32(wb, w, (uint64_t)c0 * k, n * k);
 row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		float *xr = x + (uint64_t)r * xstride;
-		float *st = state + (uint64_t)(uint32_t)slots[r] * ch * (k - 1);
+		for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+			uint64_t so = (uint64_t)(uint32_t)sl[r] * per + (uint64_t)c0 * km;
+			uint64_t xo = (uint64_t)r * xstride + c0;
+
+			krnl_rd_f32(xb, x, xo, n);
+			krnl_rd_f32(sb, state, so, n * km);
 chan:
-		for (uint32_t c = 0; c < KRNL_MAX_CHAN; c++) {
+			for (uint32_t c = 0; c < n; c++) {
+#pragma HLS loop_tripcount max=256
 #pragma HLS PIPELINE II=1
-			if (c >= ch)
-				break;
-			float *sc = st + (uint64_t)c * (k - 1);
-			const float *wc = w + (uint64_t)c * k;
-			float acc = 0.0f;
+				float *sc = sb + c * km;
+				const float *wc = wb + c * k;
+				float in = xb[c];
+				float acc = 0.0f;
 tap:
-			for (uint32_t j = 0; j < KRNL_MAX_CONV_K; j++) {
-				if (j >= k)
-					break;
-				win[j] = j + 1 < k ? sc[j] : xr[c];
-				acc += wc[j] * win[j];
-			}
+				for (uint32_t j = 0; j + 1 < KRNL_MAX_CONV_K; j++) {
+					if (j >= km)
+						break;
+					acc += wc[j] * sc[j];
+				}
+				acc += wc[km] * in;
 shift:
-			for (uint32_t j = 0; j + 1 < KRNL_MAX_CONV_K; j++) {
-				if (j + 1 >= k)
-					break;
-				sc[j] = win[j + 1];
+				for (uint32_t j = 0; j + 1 < KRNL_MAX_CONV_K; j++) {
+					if (j >= km)
+						break;
+					sc[j] = j + 1 < km ? sc[j + 1] : in;
+				}
+				xb[c] = krnl_silu(acc);
 			}
-			xr[c] = krnl_silu(acc);
+			krnl_wr_f32(state, so, sb, n * km);
+			krnl_wr_f32(x, xo, xb, n);
 		}
 	}
 }

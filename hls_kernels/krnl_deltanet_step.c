@@ -1,41 +1,53 @@
 /* krnl_deltanet_step.c — the Gated DeltaNet recurrence, decode form.
- * The state tile of one head ([dk][dv], 64 KiB at 128x128) is brought on chip,
- * updated and written back once per token. */
+ * The state tile of one head ([dk][dv], 64 KiB at 128x128) is brought on chip
+ * in one burst, decayed and updated there and written back in one burst per
+ * token.  The matrix-vector products run with the dk dimension outermost and
+ * the dv lanes (independent accumulators) in the pipelined inner loop, so no
+ * float addition is carried from one pipelined iteration to the next. */
 #include "krnl_common.h"
 #include "krnl_deltanet_step.h"
 
 #define DN_MAX_DK 256
 #define DN_MAX_DV 256
 
+/* v[0..n) *= scale / sqrt(sum v^2 + 1e-6) */
 static void l2norm(float *v, uint32_t n, float scale)
 {
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
 	float ss = 0.0f;
 
-	for (uint32_t i = 0; i < DN_MAX_DK; i++) {
-		if (i >= n)
-			break;
-		ss += v[i] * v[i];
+	for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+		part[a] = 0.0f;
+sumsq:
+	for (uint32_t i = 0; i < n; i++) {
+#pragma HLS loop_tripcount max=256
+#pragma HLS PIPELINE II=1
+		part[i % KRNL_ACC_LANES] += v[i] * v[i];
 	}
+	for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+		ss += part[a];
 	float inv = scale / sqrtf(ss + 1e-6f);
-	for (uint32_t i = 0; i < DN_MAX_DK; i++) {
-		if (i >= n)
-			break;
+scale:
+	for (uint32_t i = 0; i < n; i++) {
+#pragma HLS loop_tripcount max=256
+#pragma HLS PIPELINE II=1
 		v[i] *= inv;
 	}
 }
 
-void krnl_deltanet_step(const float *qkv, const float *ba, const float *a_log,
-			const float *dt_bias, float *state, const int32_t *slots,
-			float *out, uint32_t rows, uint32_t nk, uint32_t nv,
+void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_word *a_log,
+			const krnl_word *dt_bias, krnl_word *state, const krnl_word *slots,
+			krnl_word *out, uint32_t rows, uint32_t nk, uint32_t nv,
 			uint32_t dk, uint32_t dv, uint32_t xstride)
 {
 #pragma HLS INTERFACE m_axi port=qkv bundle=gmem0
 #pragma HLS INTERFACE m_axi port=ba bundle=gmem1
-#pragma HLS INTERFACE m_axi port=a_log bundle=gmem1
-#pragma HLS INTERFACE m_axi port=dt_bias bundle=gmem1
-#pragma HLS INTERFACE m_axi port=state bundle=gmem2
-#pragma HLS INTERFACE m_axi port=slots bundle=gmem3
-#pragma HLS INTERFACE m_axi port=out bundle=gmem4
+#pragma HLS INTERFACE m_axi port=a_log bundle=gmem2
+#pragma HLS INTERFACE m_axi port=dt_bias bundle=gmem3
+#pragma HLS INTERFACE m_axi port=state bundle=gmem4
+#pragma HLS INTERFACE m_axi port=slots bundle=gmem5
+#pragma HLS INTERFACE m_axi port=out bundle=gmem6
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=nk
 #pragma HLS INTERFACE s_axilite port=nv
@@ -43,81 +55,92 @@ void krnl_deltanet_step(const float *qkv, const float *ba, const float *a_log,
 #pragma HLS INTERFACE s_axilite port=dv
 #pragma HLS INTERFACE s_axilite port=xstride
 #pragma HLS INTERFACE s_axilite port=return
-	static float s[DN_MAX_DK][DN_MAX_DV];
+	float s[DN_MAX_DK * DN_MAX_DV];	/* one head's state, [dk][dv] */
+	float xb[KRNL_MAX_CHAN];		/* the qkv row */
+	float ob[KRNL_MAX_CHAN];		/* the out row */
+	float alog[KRNL_MAX_HEADS], dtb[KRNL_MAX_HEADS];
+	float bab[KRNL_MAX_BATCH * 2 * KRNL_MAX_HEADS];	/* ba of every row */
 	float q[DN_MAX_DK], k[DN_MAX_DK], u[DN_MAX_DV];
+	int32_t sl[KRNL_MAX_BATCH];
 	uint32_t ratio = nv / nk;
+	uint32_t width = 2 * nk * dk + nv * dv;
+	uint64_t tile = (uint64_t)dk * dv;
 
+	krnl_rd_i32(sl, slots, 0, rows);
+	krnl_rd_f32(alog, a_log, 0, nv);
+	krnl_rd_f32(dtb, dt_bias, 0, nv);
+	krnl_rd_f32(bab, ba, 0, rows * 2 * nv);
 row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
-		const float *xr = qkv + (uint64_t)r * xstride;
-		float *st = state + (uint64_t)(uint32_t)slots[r] * nv * dk * dv;
-head:
-		for (uint32_t j = 0; j < KRNL_MAX_HEADS; j++) {
-			if (j >= nv)
-				break;
-			uint32_t kh = j / ratio;
-			const float *v = xr + 2u * nk * dk + (uint64_t)j * dv;
-			float *sh = st + (uint64_t)j * dk * dv;
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+		uint64_t st = (uint64_t)(uint32_t)sl[r] * nv * tile;
 
-			for (uint32_t i = 0; i < DN_MAX_DK; i++) {
-				if (i >= dk)
-					break;
-				q[i] = xr[(uint64_t)kh * dk + i];
-				k[i] = xr[(uint64_t)nk * dk + (uint64_t)kh * dk + i];
+		krnl_rd_f32(xb, qkv, (uint64_t)r * xstride, width);
+		const float *br = bab + r * 2 * nv;
+head:
+		for (uint32_t j = 0; j < nv; j++) {
+#pragma HLS loop_tripcount max=128
+			uint32_t kh = j / ratio;
+			const float *v = xb + 2 * nk * dk + j * dv;
+			float *o = ob + j * dv;
+			uint64_t sh = st + (uint64_t)j * tile;
+
+			for (uint32_t i = 0; i < dk; i++) {
+#pragma HLS loop_tripcount max=256
+#pragma HLS PIPELINE II=1
+				q[i] = xb[kh * dk + i];
+				k[i] = xb[nk * dk + kh * dk + i];
 			}
 			l2norm(q, dk, 1.0f / sqrtf((float)dk));
 			l2norm(k, dk, 1.0f);
 
-			float beta = krnl_sigmoid(ba[(uint64_t)r * 2 * nv + j]);
-			float a = ba[(uint64_t)r * 2 * nv + nv + j];
-			float g = -expf(a_log[j]) * krnl_softplus(a + dt_bias[j]);
+			float beta = krnl_sigmoid(br[j]);
+			float g = -expf(alog[j]) * krnl_softplus(br[nv + j] + dtb[j]);
 			float decay = expf(g);
 
-			/* decay the state while loading it; u = beta (v - S^T k) */
-			for (uint32_t c = 0; c < DN_MAX_DV; c++) {
-				if (c >= dv)
-					break;
+			krnl_rd_f32(s, state, sh, (uint32_t)tile);
+			for (uint32_t c = 0; c < dv; c++) {
+#pragma HLS loop_tripcount max=256
 				u[c] = 0.0f;
-			}
-load:
-			for (uint32_t i = 0; i < DN_MAX_DK; i++) {
-				if (i >= dk)
-					break;
-				for (uint32_t c = 0; c < DN_MAX_DV; c++) {
-#pragma HLS PIPELINE II=1
-					if (c >= dv)
-						break;
-					s[i][c] = sh[(uint64_t)i * dv + c] * decay;
-					u[c] += s[i][c] * k[i];
-				}
-			}
-			for (uint32_t c = 0; c < DN_MAX_DV; c++) {
-				if (c >= dv)
-					break;
-				u[c] = beta * (v[c] - u[c]);
-			}
-			/* S += k u^T, o = S^T q, write back */
-			float *o = out + (uint64_t)r * nv * dv + (uint64_t)j * dv;
-			for (uint32_t c = 0; c < DN_MAX_DV; c++) {
-				if (c >= dv)
-					break;
 				o[c] = 0.0f;
 			}
-update:
-			for (uint32_t i = 0; i < DN_MAX_DK; i++) {
-				if (i >= dk)
-					break;
-				for (uint32_t c = 0; c < DN_MAX_DV; c++) {
+			/* decay the state; u = S^T k (dk outer, dv lanes inner) */
+decay:
+			for (uint32_t i = 0; i < dk; i++) {
+#pragma HLS loop_tripcount max=256
+				float *si = s + i * dv;
+				float ki = k[i];
+decay_lane:
+				for (uint32_t c = 0; c < dv; c++) {
+#pragma HLS loop_tripcount max=256
 #pragma HLS PIPELINE II=1
-					if (c >= dv)
-						break;
-					float sv = s[i][c] + k[i] * u[c];
-					sh[(uint64_t)i * dv + c] = sv;
-					o[c] += sv * q[i];
+					float sv = si[c] * decay;
+					si[c] = sv;
+					u[c] += sv * ki;
 				}
 			}
+			for (uint32_t c = 0; c < dv; c++) {
+#pragma HLS loop_tripcount max=256
+#pragma HLS PIPELINE II=1
+				u[c] = beta * (v[c] - u[c]);
+			}
+			/* S += k u^T;  o = S^T q */
+update:
+			for (uint32_t i = 0; i < dk; i++) {
+#pragma HLS loop_tripcount max=256
+				float *si = s + i * dv;
+				float ki = k[i], qi = q[i];
+update_lane:
+				for (uint32_t c = 0; c < dv; c++) {
+#pragma HLS loop_tripcount max=256
+#pragma HLS PIPELINE II=1
+					float sv = si[c] + ki * u[c];
+					si[c] = sv;
+					o[c] += sv * qi;
+				}
+			}
+			krnl_wr_f32(state, sh, s, (uint32_t)tile);
 		}
+		krnl_wr_f32(out, (uint64_t)r * nv * dv, ob, nv * dv);
 	}
 }

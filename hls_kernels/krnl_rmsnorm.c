@@ -2,7 +2,7 @@
 #include "krnl_common.h"
 #include "krnl_rmsnorm.h"
 
-void krnl_rmsnorm(const float *x, const float *w, float *y, uint32_t rows,
+void krnl_rmsnorm(const krnl_word *x, const krnl_word *w, krnl_word *y, uint32_t rows,
 		  uint32_t dim, float eps, float woff)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
@@ -13,30 +13,39 @@ void krnl_rmsnorm(const float *x, const float *w, float *y, uint32_t rows,
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=woff
 #pragma HLS INTERFACE s_axilite port=return
-	float buf[KRNL_MAX_HIDDEN];
+	float wb[KRNL_MAX_HIDDEN], buf[KRNL_MAX_HIDDEN];
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
 
-row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH * KRNL_MAX_HEADS; r++) {
-		if (r >= rows)
-			break;
-		const float *xr = x + (uint64_t)r * dim;
-		float *yr = y + (uint64_t)r * dim;
-		float ss = 0.0f;
-load:
-		for (uint32_t i = 0; i < KRNL_MAX_HIDDEN; i++) {
+	krnl_rd_f32(wb, w, 0, dim);
+weight:
+	for (uint32_t i = 0; i < dim; i++) {
+#pragma HLS loop_tripcount max=8192
 #pragma HLS PIPELINE II=1
-			if (i >= dim)
-				break;
-			buf[i] = xr[i];
-			ss += buf[i] * buf[i];
+		wb[i] += woff;
+	}
+row:
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=2048
+		krnl_rd_f32(buf, x, (uint64_t)r * dim, dim);
+		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+			part[a] = 0.0f;
+sumsq:
+		for (uint32_t i = 0; i < dim; i++) {
+#pragma HLS loop_tripcount max=8192
+#pragma HLS PIPELINE II=1
+			part[i % KRNL_ACC_LANES] += buf[i] * buf[i];
 		}
+		float ss = 0.0f;
+		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+			ss += part[a];
 		float inv = 1.0f / sqrtf(ss / (float)dim + eps);
 scale:
-		for (uint32_t i = 0; i < KRNL_MAX_HIDDEN; i++) {
+		for (uint32_t i = 0; i < dim; i++) {
+#pragma HLS loop_tripcount max=8192
 #pragma HLS PIPELINE II=1
-			if (i >= dim)
-				break;
-			yr[i] = buf[i] * inv * (woff + w[i]);
+			buf[i] = buf[i] * inv * wb[i];
 		}
+		krnl_wr_f32(y, (uint64_t)r * dim, buf, dim);
 	}
 }

@@ -2,8 +2,11 @@
 #include "krnl_common.h"
 #include "krnl_rmsnorm_gated.h"
 
-void krnl_rmsnorm_gated(const float *x, const float *z, const float *w, float *y,
-			uint32_t rows, uint32_t heads, uint32_t dim,
+/* Floats of x and z on chip at once: whole heads, at least 8 of the widest. */
+#define RMG_CHUNK 4096
+
+void krnl_rmsnorm_gated(const krnl_word *x, const krnl_word *z, const krnl_word *w,
+			krnl_word *y, uint32_t rows, uint32_t heads, uint32_t dim,
 			uint32_t zstride, float eps)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
@@ -16,32 +19,50 @@ void krnl_rmsnorm_gated(const float *x, const float *z, const float *w, float *y
 #pragma HLS INTERFACE s_axilite port=zstride
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=return
+	float wb[KRNL_MAX_HEAD_DIM], xb[RMG_CHUNK], zb[RMG_CHUNK];
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
+	uint32_t hpc = dim ? RMG_CHUNK / dim : 1;	/* heads per chunk */
+	uint64_t width = (uint64_t)heads * dim;
+
+	krnl_rd_f32(wb, w, 0, dim);
 row:
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= rows)
-			break;
+	for (uint32_t r = 0; r < rows; r++) {
+#pragma HLS loop_tripcount max=16
+chunk:
+		for (uint32_t h0 = 0; h0 < heads; h0 += hpc) {
+#pragma HLS loop_tripcount max=16
+			uint32_t nh = heads - h0 < hpc ? heads - h0 : hpc;
+			uint64_t xo = (uint64_t)r * width + (uint64_t)h0 * dim;
+
+			krnl_rd_f32(xb, x, xo, nh * dim);
+			krnl_rd_f32(zb, z, (uint64_t)r * zstride + (uint64_t)h0 * dim, nh * dim);
 head:
-		for (uint32_t h = 0; h < KRNL_MAX_HEADS; h++) {
-			if (h >= heads)
-				break;
-			const float *xh = x + ((uint64_t)r * heads + h) * dim;
-			const float *zh = z + (uint64_t)r * zstride + (uint64_t)h * dim;
-			float *yh = y + ((uint64_t)r * heads + h) * dim;
-			float ss = 0.0f;
-sum:
-			for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
-				if (i >= dim)
-					break;
-				ss += xh[i] * xh[i];
-			}
-			float inv = 1.0f / sqrtf(ss / (float)dim + eps);
-gate:
-			for (uint32_t i = 0; i < KRNL_MAX_HEAD_DIM; i++) {
+			for (uint32_t h = 0; h < nh; h++) {
+#pragma HLS loop_tripcount max=8
+				float *xh = xb + h * dim;
+				const float *zh = zb + h * dim;
+
+				for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+					part[a] = 0.0f;
+sumsq:
+				for (uint32_t i = 0; i < dim; i++) {
+#pragma HLS loop_tripcount max=512
 #pragma HLS PIPELINE II=1
-				if (i >= dim)
-					break;
-				yh[i] = xh[i] * inv * w[i] * krnl_silu(zh[i]);
+					part[i % KRNL_ACC_LANES] += xh[i] * xh[i];
+				}
+				float ss = 0.0f;
+				for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
+					ss += part[a];
+				float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+gate:
+				for (uint32_t i = 0; i < dim; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+					xh[i] = xh[i] * inv * wb[i] * krnl_silu(zh[i]);
+				}
 			}
+			krnl_wr_f32(y, xo, xb, nh * dim);
 		}
 	}
 }

@@ -42,7 +42,7 @@ struct poller {
 static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard http: %s (usage: nextcard http --model DIR [--port 8080] "
-		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--board DTB] [--ctx N] [--queue N] "
+		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
 		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N])\n", why);
 	return 2;
 }
@@ -68,6 +68,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "bind", required_argument, 0, 'B' },
 		{ "card", required_argument, 0, 'c' },
 		{ "board", required_argument, 0, 'b' },
+		{ "quant", required_argument, 0, 'Q' },
 		{ "ctx", required_argument, 0, 'x' },
 		{ "queue", required_argument, 0, 'q' },
 		{ "max-tokens", required_argument, 0, 'n' },
@@ -91,6 +92,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		case 'B': a->ho.bind = optarg; break;
 		case 'c': a->eo.card = optarg; break;
 		case 'b': a->eo.board = optarg; break;
+		case 'Q': a->eo.quant = optarg; break;
 		case 'N':
 			if (!optarg[0] || strlen(optarg) >= sizeof(a->name) || strpbrk(optarg, "\"\\/ "))
 				return usage("--name wants a plain name (no quotes, slashes or spaces)");
@@ -200,6 +202,7 @@ int cmd_http(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	a.eo.verbose = 1;
 	if (nc_engine_open(&e, &a.eo, err, sizeof(err))) {
 		fprintf(stderr, "nextcard http: %s\n", err);
 		goto out;

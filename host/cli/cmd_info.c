@@ -11,6 +11,7 @@
 #include "model/config.h"
 #include "firmware/fw_place.h"
 #include "model/engine.h"
+#include "model/quant.h"
 
 struct counts {
 	double total, active, embed, head, attn, lin, router, experts, shared, norms;
@@ -109,11 +110,14 @@ static int placement(const char *dir, const char *card, const char *board,
 		if (per_bank[b])
 			printf(" %u:%.2f", b, per_bank[b] / 1048576.0);
 	printf("\n");
-	for (uint32_t i = 0; i < n && i < 64; i++)
+	for (uint32_t i = 0; i < n && i < 64; i++) {
+		char f[24];
+
 		printf("  %-20s layer %-3u bank %-2u addr 0x%010llx %10llu bytes %s\n",
 		       fw_tkind_name(pl[i].kind), pl[i].layer, pl[i].bank,
 		       (unsigned long long)pl[i].addr, (unsigned long long)pl[i].bytes,
-		       pl[i].dtype == FW_DT_BF16 ? "bf16" : "f32");
+		       nc_fmt_spec(fw_place_dt(&pl[i]), f, sizeof(f)));
+	}
 	if (n > 64)
 		printf("  ... %u more\n", n - 64);
 	free(pl);

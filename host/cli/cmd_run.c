@@ -3,7 +3,7 @@
  *
  *   nextcard score    --model DIR --ids 5,17,42 --logits-out FILE
  *   nextcard generate --model DIR --ids 5,17,42 --max-new N [--stats] [--stop-ids 1,2]
- * Common: [--card emu|xrt[:N]] [--board DTB] [--ctx N]
+ * Common: [--card emu|xrt[:N]] [--board DTB] [--quant SPEC] [--ctx N]
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +12,8 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "model/engine.h"
+#include "model/image.h"
+#include "krnl_types.h"
 
 struct run_args {
 	struct nc_engine_opts eo;
@@ -27,7 +29,8 @@ struct run_args {
 static int usage(const char *cmd, const char *why)
 {
 	fprintf(stderr, "nextcard %s: %s (usage: nextcard %s --model DIR --ids 1,2,3 %s"
-		"[--card emu|xrt[:N]] [--board DTB] [--ctx N])\n", cmd, why, cmd,
+		"[--card emu|xrt[:N]] [--board DTB] [--quant int8|int4[:G]|SPEC] [--ctx N])\n",
+		cmd, why, cmd,
 		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] [--temperature T --top-k K --top-p P --seed S] "
 				     : "--logits-out FILE ");
 	return 2;
@@ -40,6 +43,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		{ "ids", required_argument, 0, 'i' },
 		{ "card", required_argument, 0, 'c' },
 		{ "board", required_argument, 0, 'b' },
+		{ "quant", required_argument, 0, 'Q' },
 		{ "ctx", required_argument, 0, 'x' },
 		{ "max-new", required_argument, 0, 'n' },
 		{ "logits-out", required_argument, 0, 'o' },
@@ -61,6 +65,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'c': a->eo.card = optarg; break;
 		case 'b': a->eo.board = optarg; break;
+		case 'Q': a->eo.quant = optarg; break;
 		case 'o': a->logits_out = optarg; break;
 		case 'S': a->stats = 1; break;
 		case 'T':
@@ -157,6 +162,7 @@ int cmd_score(int argc, char **argv)
 	if (rc)
 		goto out;
 	rc = 1;
+	a.eo.verbose = 1;
 	if (nc_engine_open(&e, &a.eo, err, sizeof(err))) {
 		fprintf(stderr, "nextcard score: %s\n", err);
 		goto out;
@@ -196,36 +202,12 @@ out:
 	return rc;
 }
 
-/* Active weight bytes per decoded token: every dense weight, one embedding
- * row, top_k routed experts and the shared expert in each layer. */
-static double active_floor(const struct fw_model_cfg *c)
-{
-	double es = c->wdtype == FW_DT_BF16 ? 2 : 4, h = c->hidden, sum = 0;
-
-	for (uint32_t l = 0; l < c->n_layers; l++) {
-		if (c->layer_attn[l])
-			sum += es * h * (2.0 * c->n_heads * c->head_dim + 2.0 * c->n_kv_heads * c->head_dim +
-					 c->n_heads * c->head_dim) + 4.0 * 2 * c->head_dim;
-		else {
-			double ch = 2.0 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
-			sum += es * h * (ch + c->lin_nv * c->lin_dv + 2.0 * c->lin_nv) +
-			       es * h * c->lin_nv * c->lin_dv +
-			       4.0 * (ch * c->conv_k + 2.0 * c->lin_nv + c->lin_dv);
-		}
-		sum += es * h * c->n_experts;					/* router */
-		sum += es * 3.0 * h * c->moe_inter * c->top_k;			/* routed */
-		sum += es * 3.0 * h * c->shared_inter + (c->shared_inter ? 4.0 * h : 0);
-		sum += 4.0 * 2 * h;						/* norms */
-	}
-	return sum + es * h + 4.0 * h + es * h * c->vocab;
-}
-
 /* Decode steps only: from the step after the first token to the end. */
-static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const struct nc_card_snap *b)
+static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const struct nc_card_snap *b,
+			uint32_t n_prompt, double prefill_s)
 {
 	double t = (double)(b->steps - a->steps), total = 0, tot_w = 0;
-	double ebytes = 3.0 * e->cfg.hidden * e->cfg.moe_inter *
-			(e->cfg.wdtype == FW_DT_BF16 ? 2 : 4);
+	double ebytes = (double)krnl_expert_bytes(e->cfg.dt_expert, e->cfg.hidden, e->cfg.moe_inter);
 	double fetched = (double)(b->st.experts_fetched - a->st.experts_fetched);
 	double ewb = (double)(b->st.expert_weight_bytes - a->st.expert_weight_bytes);
 
@@ -239,8 +221,13 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	printf("stats: %.0f decode steps measured (one generated token each; prefill excluded)\n", t);
 	printf("stats: hbm bytes read per generated token %.0f (kernels), firmware control %.0f\n",
 	       total / t, tot_w / t);
-	printf("stats: active-weight floor per token %.0f bytes, ratio %.3f\n",
-	       active_floor(&e->cfg), total / t / active_floor(&e->cfg));
+	printf("stats: active-weight floor per token %.0f bytes (%s), ratio %.3f\n",
+	       nc_active_floor(&e->cfg), e->formats, total / t / nc_active_floor(&e->cfg));
+	double dec_s = (double)(b->ns - a->ns) / 1e9;
+	printf("stats: prefill %u tokens in %.3f s (%.1f tokens/s, first token included);"
+	       " decode %.1f tokens/s; effective bandwidth %.2f GB/s\n", n_prompt, prefill_s,
+	       prefill_s > 0 ? n_prompt / prefill_s : 0.0, dec_s > 0 ? t / dec_s : 0.0,
+	       dec_s > 0 ? total / dec_s / 1e9 : 0.0);
 	for (int k = 0; k < KRNL_COUNT; k++) {
 		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
 		if (calls)
@@ -262,19 +249,21 @@ int cmd_generate(int argc, char **argv)
 	char err[512];
 	int32_t *out = NULL;
 	uint32_t slot, n = 0;
-	struct nc_card_snap s0 = { 0 }, s1;
+	struct nc_card_snap s0 = { 0 }, s1, sp;
 	int rc = parse("generate", argc, argv, &a);
 
 	if (rc)
 		goto out;
 	rc = 1;
 	out = malloc(a.max_new * sizeof(*out));
+	a.eo.verbose = 1;
 	if (!out || nc_engine_open(&e, &a.eo, err, sizeof(err))) {
 		fprintf(stderr, "nextcard generate: %s\n", out ? err : "out of memory");
 		goto out;
 	}
 	struct nc_sampling smp = { .temperature = a.temperature, .top_p = a.top_p,
 				   .top_k = a.top_k, .seed = a.seed };
+	nc_engine_snapshot(e, &sp);
 	if (nc_engine_submit_ex(e, a.ids, a.n_ids, a.max_new, 0, &smp, a.stop, a.n_stop, 0,
 				&slot, err, sizeof(err))) {
 		fprintf(stderr, "nextcard generate: %s\n", err);
@@ -298,7 +287,7 @@ int cmd_generate(int argc, char **argv)
 			" %u positions (--ctx)\n", n, e->ctrl->ctx);
 	if (a.stats) {
 		nc_engine_snapshot(e, &s1);
-		print_stats(e, &s0, &s1);
+		print_stats(e, &s0, &s1, a.n_ids, (double)(s0.ns - sp.ns) / 1e9);
 	}
 	rc = 0;
 out:

@@ -1,5 +1,6 @@
 /* config.c — read and validate a Qwen3-Next config.json into fw_model_cfg. */
 #include "host/model/config.h"
+#include "krnl_types.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -346,14 +347,17 @@ static int parse_dtype(const struct ctx *c, struct fw_model_cfg *cfg)
 		j = item(c, "torch_dtype");
 		key = "torch_dtype";
 	}
-	cfg->wdtype = FW_DT_F32;
-	if (!j || cJSON_IsNull(j))
-		return 0;
-	if (!cJSON_IsString(j))
-		return fail(c, NC_CFG_ERR_TYPE, "%s: must be a string", key);
-	if (!strcmp(j->valuestring, "bfloat16") ||
-	    !strcmp(j->valuestring, "float16"))
-		cfg->wdtype = FW_DT_BF16;
+	uint32_t dt = KRNL_FMT_F32;
+
+	if (j && !cJSON_IsNull(j)) {
+		if (!cJSON_IsString(j))
+			return fail(c, NC_CFG_ERR_TYPE, "%s: must be a string", key);
+		if (!strcmp(j->valuestring, "bfloat16"))
+			dt = KRNL_FMT_BF16;
+		else if (!strcmp(j->valuestring, "float16"))
+			dt = KRNL_FMT_F16;
+	}
+	cfg->dt_attn = cfg->dt_expert = cfg->dt_shared = cfg->dt_head = cfg->dt_router = dt;
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "model/config.h"
 #include "model/engine.h"
 #include "model/image.h"
+#include "model/quant.h"
 
 #define DEFAULT_CTX 4096u
 
@@ -133,8 +134,34 @@ static int dma(void *ctx, uint64_t addr, const void *src, uint64_t n)
 	return shim_write(ctx, addr, src, n);
 }
 
-static int load_weights(struct nc_engine *e, const char *dir, char *err, size_t errlen)
+static int quant_round(const char *quant)
 {
+	struct nc_quant_plan p;
+
+	return quant && !nc_quant_plan_parse(quant, &p, NULL, 0) ? (int)p.round : NC_ROUND_CLIP;
+}
+
+struct progress {
+	uint64_t t0;
+	int shown, tty;
+};
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress *p = ctx;
+
+	if (!p->tty || now_ns() - p->t0 < 1000000000ull)
+		return;
+	fprintf(stderr, "\rload: %llu / %llu MiB on the card", (unsigned long long)(done >> 20),
+		(unsigned long long)(total >> 20));
+	p->shown = 1;
+}
+
+static int load_weights(struct nc_engine *e, const char *dir, int round, int verbose,
+			char *err, size_t errlen)
+{
+	struct progress pr = { .t0 = now_ns(), .tty = verbose && isatty(2) };
+	struct nc_image_opts io = { .round = round, .progress = show_progress, .pctx = &pr };
 	struct fw_ctrl *ctrl = e->ctrl;
 	uint32_t n = ctrl->layout_count;
 	struct fw_place *pl = calloc(n ? n : 1, sizeof(*pl));
@@ -148,23 +175,82 @@ static int load_weights(struct nc_engine *e, const char *dir, char *err, size_t 
 	if (shim_read(e->card, ctrl->layout_addr, pl, (uint64_t)n * sizeof(*pl))) {
 		snprintf(err, errlen, "cannot read the card's placement table");
 	} else if (nc_image_check(&e->st, &e->cfg, pl, n, e2, sizeof(e2)) ||
-		   nc_image_fill(&e->st, &e->cfg, pl, n, dma, e->card, e2, sizeof(e2))) {
+		   nc_image_fill(&e->st, &e->cfg, pl, n, &io, dma, e->card, e2, sizeof(e2))) {
 		snprintf(err, errlen, "%s: %s", dir, e2);
 	} else {
 		rc = 0;
 	}
+	if (pr.shown)
+		fputc('\n', stderr);
 	free(pl);
 	return rc;
 }
 
-/* The card keeps big matrices in bf16 only when the checkpoint has them so;
- * f16 and f32 checkpoints are held in f32 so nothing is rounded. */
-static uint32_t card_dtype(const struct st_set *st)
+/* The card format a tensor class gets: what --quant asks, else what a
+ * pre-quantized checkpoint holds, else the checkpoint's own float type
+ * (bf16, f16 and f32 kept as they are: nothing rounded, nothing widened;
+ * FP8 blocks are widened to bf16). */
+static uint32_t class_fmt(const struct st_set *st, const char *name, uint32_t dflt)
 {
-	const struct st_tensor *t = st_find(st, "model.embed_tokens.weight");
+	const struct st_tensor *t = st_find(st, name);
+	uint32_t dt;
 
-	return t && t->dtype == ST_BF16 ? FW_DT_BF16 : FW_DT_F32;
+	if (!t)
+		return dflt;
+	if (nc_image_prequant(st, name, &dt))
+		return dt;
+	switch (t->dtype) {
+	case ST_BF16: case ST_F8_E4M3: case ST_F8_E5M2: return KRNL_FMT_BF16;
+	case ST_F16: return KRNL_FMT_F16;
+	default: return KRNL_FMT_F32;
+	}
 }
+
+static int choose_formats(struct nc_engine *e, const char *quant, char *err, size_t errlen)
+{
+	struct fw_model_cfg *c = &e->cfg;
+	struct nc_quant_plan plan = { 0 };
+	uint32_t l0 = 0, la = 0, *dt[NC_TC_COUNT];
+	char n[NC_TC_COUNT][128], a[NC_TC_COUNT][24], r[24];
+	int fp8 = 0;
+
+	if (quant && nc_quant_plan_parse(quant, &plan, err, errlen))
+		return -1;
+	while (la < c->n_layers && !c->layer_attn[la])
+		la++;
+	snprintf(n[NC_TC_EXPERT], sizeof(n[0]), "model.layers.%u.mlp.experts.0.gate_proj.weight", l0);
+	snprintf(n[NC_TC_SHARED], sizeof(n[0]), "model.layers.%u.mlp.shared_expert.gate_proj.weight", l0);
+	if (c->layer_attn[l0])
+		snprintf(n[NC_TC_ATTN], sizeof(n[0]), "model.layers.%u.self_attn.q_proj.weight", l0);
+	else
+		snprintf(n[NC_TC_ATTN], sizeof(n[0]), "model.layers.%u.linear_attn.in_proj_qkvz.weight", l0);
+	snprintf(n[NC_TC_HEAD], sizeof(n[0]), "lm_head.weight");
+	dt[NC_TC_EXPERT] = &c->dt_expert;
+	dt[NC_TC_ATTN] = &c->dt_attn;
+	dt[NC_TC_SHARED] = &c->dt_shared;
+	dt[NC_TC_HEAD] = &c->dt_head;
+	for (int k = 0; k < NC_TC_COUNT; k++) {
+		const struct st_tensor *t = st_find(&e->st, n[k]);
+		*dt[k] = plan.set[k] ? plan.dt[k] : class_fmt(&e->st, n[k], *dt[k]);
+		fp8 |= t && (t->dtype == ST_F8_E4M3 || t->dtype == ST_F8_E5M2);
+	}
+	snprintf(n[0], sizeof(n[0]), "model.layers.%u.mlp.gate.weight", l0);
+	c->dt_router = class_fmt(&e->st, n[0], c->dt_router);
+	if (krnl_fmt_quant(KRNL_DT_FMT(c->dt_router)))
+		c->dt_router = KRNL_FMT_F32;
+	snprintf(e->formats, sizeof(e->formats),
+		 "experts %s, attn %s, shared %s, head %s, router %s%s%s",
+		 nc_fmt_spec(c->dt_expert, a[0], sizeof(a[0])),
+		 nc_fmt_spec(c->dt_attn, a[1], sizeof(a[1])),
+		 nc_fmt_spec(c->dt_shared, a[2], sizeof(a[2])),
+		 nc_fmt_spec(c->dt_head, a[3], sizeof(a[3])),
+		 nc_fmt_spec(c->dt_router, r, sizeof(r)),
+		 quant ? (plan.round == NC_ROUND_RTN ? " (quantized at load, round to nearest)"
+						    : " (quantized at load, clipped scales)") : "",
+		 fp8 ? " (FP8 blocks widened to bf16)" : "");
+	return 0;
+}
+
 
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		   char *err, size_t errlen)
@@ -187,7 +273,12 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		snprintf(err, errlen, "%s", e2);
 		goto fail;
 	}
-	e->cfg.wdtype = card_dtype(&e->st);
+	if (choose_formats(e, o->quant, e2, sizeof(e2))) {
+		snprintf(err, errlen, "--quant: %s", e2);
+		goto fail;
+	}
+	if (o->verbose)
+		fprintf(stderr, "load: %s: %s\n", o->model_dir, e->formats);
 	const char *board = o->board ? o->board : nc_engine_default_board(card, dtb, sizeof(dtb));
 	e->card = shim_open(card, board, e2, sizeof(e2));
 	if (!e->card) {
@@ -199,7 +290,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	e->ctrl->ctx_limit = o->ctx_limit ? o->ctx_limit :
 			     (e->cfg.max_ctx < DEFAULT_CTX ? e->cfg.max_ctx : DEFAULT_CTX);
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
-	    load_weights(e, o->model_dir, err, errlen) ||
+	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))
 		goto fail;
 	e->n_slots = e->ctrl->n_slots;
@@ -310,5 +401,6 @@ void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s)
 	shim_get_stats(e->card, &s->st);
 	s->steps = atomic_load(&ctrl->steps);
 	s->rows = atomic_load(&ctrl->step_rows);
+	s->ns = now_ns();
 	atomic_store(&ctrl->hold, 0);
 }

@@ -18,6 +18,8 @@ struct nc_engine_opts {
 	const char *card;	/* "emu" (default), "xrt", "xrt:N" */
 	const char *board;	/* DTB path; NULL: the emulated card's default */
 	uint32_t ctx_limit;	/* positions per sequence; 0: min(model max, 4096) */
+	const char *quant;	/* --quant plan (host/model/quant.h); NULL: as stored */
+	int verbose;		/* say the formats and show progress on stderr */
 };
 
 struct nc_engine {
@@ -28,6 +30,7 @@ struct nc_engine {
 	uint32_t n_slots;
 	uint32_t slot_busy;	/* bitmap, host's view */
 	uint64_t load_ns;	/* time to bring the model up */
+	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
 };
 
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
@@ -70,6 +73,7 @@ int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms);
 struct nc_card_snap {
 	struct shim_stats st;
 	uint64_t steps, rows;
+	uint64_t ns;		/* monotonic time of the snapshot */
 };
 void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s);
 

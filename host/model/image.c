@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "model/image.h"
+#include "model/quant.h"
 
 #define MAX_SEGS 4096
 #define STAGE_BYTES (4u << 20)
@@ -144,22 +145,69 @@ static void plan_place(struct plan *p, const struct fw_model_cfg *c, const struc
 
 static int is_float(enum st_dtype d)
 {
-	return d == ST_F32 || d == ST_BF16 || d == ST_F16 || d == ST_F64;
+	return d == ST_F32 || d == ST_BF16 || d == ST_F16 || d == ST_F64 ||
+	       d == ST_F8_E4M3 || d == ST_F8_E5M2;
 }
 
-static int check_seg(const struct st_set *st, const struct seg *s,
+/* The card format of a pre-quantized tensor (`nextcard quantize`): its
+ * "nextcard.format.<name>" metadata.  0 if t is not one. */
+static int prequant(const struct st_set *st, const struct st_tensor *t, uint32_t *dt,
+		    uint32_t *cols)
+{
+	char key[200];
+	const char *v;
+
+	if (t->dtype != ST_U8)
+		return 0;
+	snprintf(key, sizeof(key), NC_QUANT_META_PREFIX "%s", t->name);
+	v = st_meta(st, key);
+	return v && nc_quant_meta_parse(v, dt, cols) == 0;
+}
+
+int nc_image_prequant(const struct st_set *st, const char *name, uint32_t *dt)
+{
+	const struct st_tensor *t = st_find(st, name);
+	uint32_t cols;
+
+	return t && prequant(st, t, dt, &cols);
+}
+
+static int check_seg(const struct st_set *st, const struct seg *s, uint32_t want_dt,
 		     const struct st_tensor **out, char *err, size_t errlen)
 {
 	const struct st_tensor *t = st_find(st, s->name);
+	uint32_t pdt = 0, pcols = 0;
+	int pq;
 
 	if (!t) {
 		snprintf(err, errlen, "tensor '%s': missing from the checkpoint", s->name);
 		return -1;
 	}
-	if (!is_float(t->dtype)) {
-		snprintf(err, errlen, "tensor '%s': dtype %s, want a float type", s->name,
-			 st_dtype_name(t->dtype));
+	pq = prequant(st, t, &pdt, &pcols);
+	if (!pq && !is_float(t->dtype)) {
+		snprintf(err, errlen, "tensor '%s': dtype %s, want a float type%s", s->name,
+			 st_dtype_name(t->dtype),
+			 t->dtype == ST_U8 ? " (or pre-quantized with nextcard.format metadata)" : "");
 		return -1;
+	}
+	if (pq) {
+		char a[32], b[32];
+
+		if (pdt != want_dt) {
+			snprintf(err, errlen, "tensor '%s': pre-quantized as %s, the card wants %s",
+				 s->name, nc_fmt_spec(pdt, a, sizeof(a)),
+				 nc_fmt_spec(want_dt, b, sizeof(b)));
+			return -1;
+		}
+		/* stored as [rows][row bytes] of the card layout */
+		if (t->ndim != 2 || pcols != s->shape[s->ndim - 1] || t->shape[0] != s->shape[0] ||
+		    t->shape[1] != nc_quant_row_bytes(pdt, pcols)) {
+			snprintf(err, errlen, "tensor '%s': pre-quantized shape does not match"
+				 " the config", s->name);
+			return -1;
+		}
+		*out = t;
+		return 0;
 	}
 	int ok = t->ndim == s->ndim;
 	for (int i = 0; ok && i < s->ndim; i++)
@@ -183,7 +231,8 @@ static int check_seg(const struct st_set *st, const struct seg *s,
 static int plan_entry(struct plan *p, const struct fw_model_cfg *cfg,
 		      const struct fw_place *pl, char *err, size_t errlen)
 {
-	uint64_t total = 0, esz = pl->dtype == FW_DT_BF16 ? 2 : 4;
+	uint64_t total = 0, elems = 0;
+	int mat = fw_tkind_matrix((enum fw_tkind)pl->kind);
 
 	p->n = 0;
 	p->overflow = 0;
@@ -193,8 +242,13 @@ static int plan_entry(struct plan *p, const struct fw_model_cfg *cfg,
 			 pl->layer, fw_tkind_name(pl->kind));
 		return -1;
 	}
-	for (uint32_t i = 0; i < p->n; i++)
-		total += p->s[i].rows * p->s[i].cols * esz;
+	for (uint32_t i = 0; i < p->n; i++) {
+		if (mat)
+			total += p->s[i].rows * nc_quant_row_bytes(pl->dtype, (uint32_t)p->s[i].cols);
+		elems += p->s[i].rows * p->s[i].cols;
+	}
+	if (!mat)
+		total = krnl_vec_bytes(elems);
 	if (total != pl->bytes) {
 		snprintf(err, errlen, "layer %u %s: card wants %llu bytes, checkpoint gives %llu",
 			 pl->layer, fw_tkind_name(pl->kind), (unsigned long long)pl->bytes,
@@ -218,7 +272,7 @@ int nc_image_check(const struct st_set *st, const struct fw_model_cfg *cfg,
 	for (uint32_t i = 0; !rc && i < n; i++) {
 		rc = plan_entry(&p, cfg, &pl[i], err, errlen);
 		for (uint32_t j = 0; !rc && j < p.n; j++)
-			rc = check_seg(st, &p.s[j], &t, err, errlen);
+			rc = check_seg(st, &p.s[j], pl[i].dtype, &t, err, errlen);
 	}
 	free(p.s);
 	return rc;
@@ -229,6 +283,7 @@ struct stage {
 	uint64_t used, addr;	/* card address of buf[0] */
 	nc_dma_fn dma;
 	void *ctx;
+	enum nc_round round;
 };
 
 static int flush(struct stage *sg)
@@ -240,25 +295,29 @@ static int flush(struct stage *sg)
 	return rc;
 }
 
-/* Convert rows of t into the stage in card format, flushing as it fills. */
-static int copy_rows(struct stage *sg, const struct st_tensor *t, const struct seg *s,
-		     uint32_t dtype, float *row)
+/* Rows of t into the stage in card format, flushing as it fills: matrices row
+ * by row in the layout of krnl_types.h (pre-quantized rows as they are),
+ * vectors as plain f32. */
+static int copy_rows(struct stage *sg, const struct st_set *st, const struct st_tensor *t,
+		     const struct seg *s, uint32_t dt, int mat, float *row)
 {
-	uint64_t esz = dtype == FW_DT_BF16 ? 2 : 4, rb = s->cols * esz;
+	uint32_t pdt, pcols;
+	int pq = prequant(st, t, &pdt, &pcols);
+	uint64_t rb = mat ? nc_quant_row_bytes(dt, (uint32_t)s->cols) : s->cols * 4;
 
 	for (uint64_t r = 0; r < s->rows; r++) {
 		if (sg->used + rb > STAGE_BYTES && flush(sg))
 			return -1;
-		if (st_read_f32(t, (s->row0 + r) * s->cols, s->cols, row))
-			return -1;
 		uint8_t *o = sg->buf + sg->used;
-		if (dtype == FW_DT_BF16) {
-			for (uint64_t i = 0; i < s->cols; i++) {
-				uint16_t b = st_f32_to_bf16(row[i]);
-				memcpy(o + 2 * i, &b, 2);
-			}
+		if (pq) {
+			memcpy(o, (const uint8_t *)t->data + (s->row0 + r) * rb, rb);
 		} else {
-			memcpy(o, row, rb);
+			if (st_read_f32_fp8(st, t, (s->row0 + r) * s->cols, s->cols, row, 0))
+				return -1;
+			if (mat)
+				nc_quant_encode_row_ex(dt, row, (uint32_t)s->cols, o, sg->round);
+			else
+				memcpy(o, row, rb);
 		}
 		sg->used += rb;
 	}
@@ -266,11 +325,15 @@ static int copy_rows(struct stage *sg, const struct st_tensor *t, const struct s
 }
 
 int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
-		  const struct fw_place *pl, uint32_t n, nc_dma_fn dma, void *ctx,
-		  char *err, size_t errlen)
+		  const struct fw_place *pl, uint32_t n, const struct nc_image_opts *o,
+		  nc_dma_fn dma, void *ctx, char *err, size_t errlen)
 {
+	uint64_t total = 0, done = 0;
+	enum nc_round cfg_round = o ? (enum nc_round)o->round : NC_ROUND_CLIP;
+
 	struct plan p = { .s = malloc(MAX_SEGS * sizeof(struct seg)) };
-	struct stage sg = { .buf = malloc(STAGE_BYTES), .dma = dma, .ctx = ctx };
+	struct stage sg = { .buf = malloc(STAGE_BYTES), .dma = dma, .ctx = ctx,
+			    .round = cfg_round };
 	float *row = malloc((size_t)STAGE_BYTES);
 	const struct st_tensor *t;
 	int rc = 0;
@@ -279,21 +342,27 @@ int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
 		snprintf(err, errlen, "out of memory");
 		rc = -1;
 	}
+	for (uint32_t i = 0; i < n; i++)
+		total += pl[i].bytes;
 	for (uint32_t i = 0; !rc && i < n; i++) {
 		rc = plan_entry(&p, cfg, &pl[i], err, errlen);
 		sg.addr = pl[i].addr;
 		sg.used = 0;
 		for (uint32_t j = 0; !rc && j < p.n; j++) {
-			rc = check_seg(st, &p.s[j], &t, err, errlen);
+			rc = check_seg(st, &p.s[j], pl[i].dtype, &t, err, errlen);
 			if (!rc && p.s[j].cols * 4 > STAGE_BYTES) {
 				snprintf(err, errlen, "tensor '%s': rows too wide", p.s[j].name);
 				rc = -1;
 			}
-			if (!rc && copy_rows(&sg, t, &p.s[j], pl[i].dtype, row)) {
+			if (!rc && copy_rows(&sg, st, t, &p.s[j], pl[i].dtype,
+					     fw_tkind_matrix((enum fw_tkind)pl[i].kind), row)) {
 				snprintf(err, errlen, "tensor '%s': copy to card failed", p.s[j].name);
 				rc = -1;
 			}
 		}
+		done += pl[i].bytes;
+		if (o && o->progress)
+			o->progress(o->pctx, done, total);
 		if (!rc && flush(&sg)) {
 			snprintf(err, errlen, "layer %u %s: DMA to card failed", pl[i].layer,
 				 fw_tkind_name(pl[i].kind));
@@ -304,4 +373,35 @@ int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
 	free(sg.buf);
 	free(p.s);
 	return rc;
+}
+
+double nc_active_floor(const struct fw_model_cfg *c)
+{
+	double h = c->hidden, sum = 0;
+	uint32_t H = c->hidden;
+
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		if (c->layer_attn[l]) {
+			uint32_t q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+			sum += krnl_matrix_bytes(c->dt_attn, 2ull * q + 2ull * kv, H) +
+			       krnl_matrix_bytes(c->dt_attn, H, q) + 2.0 * krnl_vec_bytes(c->head_dim);
+		} else {
+			uint32_t ch = 2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+			uint32_t vw = c->lin_nv * c->lin_dv;
+			sum += krnl_matrix_bytes(c->dt_attn, (uint64_t)ch + vw, H) +
+			       krnl_matrix_bytes(c->dt_attn, 2ull * c->lin_nv, H) +
+			       krnl_matrix_bytes(c->dt_attn, H, vw) +
+			       krnl_vec_bytes((uint64_t)ch * c->conv_k) +
+			       2.0 * krnl_vec_bytes(c->lin_nv) + krnl_vec_bytes(c->lin_dv);
+		}
+		sum += krnl_matrix_bytes(c->dt_router, c->n_experts, H);
+		sum += (double)c->top_k * krnl_expert_bytes(c->dt_expert, H, c->moe_inter);
+		if (c->shared_inter)
+			sum += krnl_expert_bytes(c->dt_shared, H, c->shared_inter) +
+			       krnl_vec_bytes(H);
+		sum += 2.0 * krnl_vec_bytes(H);					/* norms */
+	}
+	(void)h;
+	return sum + krnl_matrix_bytes(c->dt_head, 1, H) + krnl_vec_bytes(H) +
+	       krnl_matrix_bytes(c->dt_head, c->vocab, H);
 }

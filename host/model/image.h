@@ -21,9 +21,27 @@ typedef int (*nc_dma_fn)(void *ctx, uint64_t addr, const void *src, uint64_t n);
 int nc_image_check(const struct st_set *st, const struct fw_model_cfg *cfg,
 		   const struct fw_place *pl, uint32_t n, char *err, size_t errlen);
 
-/* Fill the placement from the checkpoint through dma().  Returns 0 or -1. */
+struct nc_image_opts {
+	int round;		/* enum nc_round of the integer formats */
+	/* called now and then with bytes written so far (may be NULL) */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *pctx;
+};
+
+/* Fill the placement from the checkpoint through dma(), converting or
+ * quantizing each matrix to the format its entry names.  Returns 0 or -1. */
 int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
-		  const struct fw_place *pl, uint32_t n, nc_dma_fn dma, void *ctx,
-		  char *err, size_t errlen);
+		  const struct fw_place *pl, uint32_t n, const struct nc_image_opts *o,
+		  nc_dma_fn dma, void *ctx, char *err, size_t errlen);
+
+/* 1 if tensor name is stored pre-quantized (`nextcard quantize`), with its
+ * card format in *dt. */
+int nc_image_prequant(const struct st_set *st, const char *name, uint32_t *dt);
+
+/* Bytes of weights one decoded token reads at least: every dense matrix and
+ * vector, one embedding row, top_k routed experts and the shared expert per
+ * layer, lm_head; in the formats of cfg.  The floor `generate --stats` and
+ * the benchmarks compare the measured traffic with. */
+double nc_active_floor(const struct fw_model_cfg *cfg);
 
 #endif

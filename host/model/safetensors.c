@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ const char *st_strerror(int err)
 		[ST_ERR_INDEX] = "inconsistent shard index",
 		[ST_ERR_DTYPE] = "tensor is not a float type",
 		[ST_ERR_RANGE] = "element range outside tensor",
+		[ST_ERR_SCALE] = "FP8 tensor without a usable block scale",
 	};
 
 	if (err < 0)
@@ -132,10 +134,36 @@ static uint64_t le64(const uint8_t *p)
 	return v;
 }
 
-static int check_metadata(const cJSON *md, const char *fname, char *err,
-			  size_t errlen)
+/* A file's __metadata__ strings while its header is being validated; seq
+ * keeps the header's order among equal keys. */
+struct mlist {
+	struct st_meta_ent *v;
+	size_t n, cap;
+};
+
+struct ment {
+	struct st_meta_ent m;
+	size_t seq;
+};
+
+static void mlist_free(struct mlist *ml)
 {
+	size_t i;
+
+	for (i = 0; i < ml->n; i++) {
+		free(ml->v[i].key);
+		free(ml->v[i].val);
+	}
+	free(ml->v);
+	memset(ml, 0, sizeof(*ml));
+}
+
+static int check_metadata(const cJSON *md, struct mlist *ml, int file,
+			  const char *fname, char *err, size_t errlen)
+{
+	struct st_meta_ent *v;
 	const cJSON *c;
+	size_t n = 0;
 
 	if (!cJSON_IsObject(md))
 		return fail(err, errlen, ST_ERR_HEADER,
@@ -145,6 +173,29 @@ static int check_metadata(const cJSON *md, const char *fname, char *err,
 			return fail(err, errlen, ST_ERR_HEADER,
 				    "%s: __metadata__ '%s' is not a string",
 				    fname, c->string);
+		n++;
+	}
+	if (ml->n + n > ml->cap) {
+		v = realloc(ml->v, (ml->n + n) * sizeof(*v) + 1);
+		if (!v)
+			return fail(err, errlen, ST_ERR_NOMEM,
+				    "%s: out of memory", fname);
+		ml->v = v;
+		ml->cap = ml->n + n;
+	}
+	cJSON_ArrayForEach(c, md) {
+		v = &ml->v[ml->n];
+		v->file = file;
+		v->key = strdup(c->string);
+		v->val = strdup(c->valuestring);
+		if (v->key && v->val) {
+			ml->n++;
+			continue;
+		}
+		free(v->key);
+		free(v->val);
+		return fail(err, errlen, ST_ERR_NOMEM, "%s: out of memory",
+			    fname);
 	}
 	return 0;
 }
@@ -337,16 +388,16 @@ static int merge(struct st_set *s, struct ent *v, size_t n)
 	return 0;
 }
 
-static int collect(struct ent *v, size_t *n, const cJSON *root,
-		   const uint8_t *data, uint64_t dlen, int file,
-		   const char *fname, char *err, size_t errlen)
+static int collect(struct ent *v, size_t *n, struct mlist *ml,
+		   const cJSON *root, const uint8_t *data, uint64_t dlen,
+		   int file, const char *fname, char *err, size_t errlen)
 {
 	const cJSON *c;
 	int rc;
 
 	cJSON_ArrayForEach(c, root) {
 		if (!strcmp(c->string, "__metadata__")) {
-			rc = check_metadata(c, fname, err, errlen);
+			rc = check_metadata(c, ml, file, fname, err, errlen);
 			if (rc)
 				return rc;
 			continue;
@@ -366,10 +417,65 @@ static int collect(struct ent *v, size_t *n, const cJSON *root,
 	return 0;
 }
 
+static int cmp_meta(const struct st_meta_ent *a, const struct st_meta_ent *b)
+{
+	int c = strcmp(a->key, b->key);
+
+	if (c)
+		return c;
+	return (a->file > b->file) - (a->file < b->file);
+}
+
+static int cmp_ment(const void *a, const void *b)
+{
+	const struct ment *x = a, *y = b;
+	int c = cmp_meta(&x->m, &y->m);
+
+	if (c)
+		return c;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* The set's metadata merged with the file's (sorted here), into a new array
+ * that *out receives; the set is not changed.  Equal entries keep the set's
+ * first, so a key's first file still wins when a file index is reused. */
+static int merge_meta(const struct st_set *s, struct mlist *ml,
+		      struct st_meta_ent **out)
+{
+	struct ment *m;
+	size_t i = 0, j = 0, k = 0;
+
+	*out = malloc((s->nmeta + ml->n) * sizeof(**out) + 1);
+	m = malloc(ml->n * sizeof(*m) + 1);
+	if (!*out || !m) {
+		free(*out);
+		free(m);
+		*out = NULL;
+		return -ST_ERR_NOMEM;
+	}
+	for (i = 0; i < ml->n; i++) {
+		m[i].m = ml->v[i];
+		m[i].seq = i;
+	}
+	qsort(m, ml->n, sizeof(*m), cmp_ment);
+	i = 0;
+	while (i < s->nmeta || j < ml->n) {
+		if (j == ml->n ||
+		    (i < s->nmeta && cmp_meta(&s->meta[i], &m[j].m) <= 0))
+			(*out)[k++] = s->meta[i++];
+		else
+			(*out)[k++] = m[j++].m;
+	}
+	free(m);
+	return 0;
+}
+
 static int parse_json(struct st_set *s, const cJSON *root,
 		      const uint8_t *data, uint64_t dlen, int file,
 		      const char *fname, char *err, size_t errlen)
 {
+	struct st_meta_ent *meta = NULL;
+	struct mlist ml = { 0 };
 	struct ent *v;
 	size_t n = 0, i;
 	int rc;
@@ -378,23 +484,53 @@ static int parse_json(struct st_set *s, const cJSON *root,
 	if (!v)
 		return fail(err, errlen, ST_ERR_NOMEM, "%s: out of memory",
 			    fname);
-	rc = collect(v, &n, root, data, dlen, file, fname, err, errlen);
+	rc = collect(v, &n, &ml, root, data, dlen, file, fname, err, errlen);
 	if (!rc)
 		rc = check_names(v, n, s, fname, err, errlen);
 	if (!rc)
 		rc = check_overlap(v, n, fname, err, errlen);
 	if (!rc) {
 		qsort(v, n, sizeof(*v), cmp_ent_name);
-		rc = merge(s, v, n);
-		if (rc)
+		rc = merge_meta(s, &ml, &meta);
+		if (!rc)
+			rc = merge(s, v, n);
+		if (rc) {
+			free(meta);
 			fail(err, errlen, ST_ERR_NOMEM, "%s: out of memory",
 			     fname);
+		}
 	}
-	if (rc)
+	if (rc) {
 		for (i = 0; i < n; i++)
 			free(v[i].t.name);
+		mlist_free(&ml);
+	} else {
+		free(s->meta);
+		s->meta = meta;
+		s->nmeta += ml.n;
+		free(ml.v);	/* the strings now belong to the set */
+	}
 	free(v);
 	return rc;
+}
+
+static int cmp_meta_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct st_meta_ent *)elem)->key);
+}
+
+const char *st_meta(const struct st_set *s, const char *key)
+{
+	const struct st_meta_ent *m;
+
+	if (!s || !s->nmeta || !key)
+		return NULL;
+	m = bsearch(key, s->meta, s->nmeta, sizeof(s->meta[0]), cmp_meta_key);
+	if (!m)
+		return NULL;
+	while (m > s->meta && !strcmp(m[-1].key, key))
+		m--;
+	return m->val;
 }
 
 /* The spec lets writers pad the header with spaces after the JSON. */
@@ -491,6 +627,11 @@ void st_close(struct st_set *s)
 	for (i = 0; i < s->count; i++)
 		free(s->tensors[i].name);
 	free(s->tensors);
+	for (i = 0; i < s->nmeta; i++) {
+		free(s->meta[i].key);
+		free(s->meta[i].val);
+	}
+	free(s->meta);
 	for (f = 0; f < s->nfiles; f++) {
 		if (s->files[f].map)
 			munmap(s->files[f].map, s->files[f].len);
@@ -843,6 +984,84 @@ int st_read_f32(const struct st_tensor *t, uint64_t off, uint64_t n,
 			dst[i] = st_f16_to_f32(h);
 			break;
 		}
+	}
+	return 0;
+}
+
+float st_f8e4m3_to_f32(uint8_t b)
+{
+	uint32_t e = (b >> 3) & 0xf, m = b & 7, u;
+	float f;
+
+	if ((b & 0x7f) == 0x7f)
+		return NAN;
+	if (e == 0)	/* zero or subnormal: m * 2^-9 */
+		f = (float)m * 0x1p-9f;
+	else {
+		u = (e + 120) << 23 | m << 20;
+		memcpy(&f, &u, sizeof(f));
+	}
+	return b & 0x80 ? -f : f;
+}
+
+float st_f8e5m2_to_f32(uint8_t b)
+{
+	return st_f16_to_f32((uint16_t)(b << 8));
+}
+
+/* The scale of an FP8 tensor, checked against its shape. */
+static int fp8_scale(const struct st_set *s, const struct st_tensor *t,
+		     uint32_t block, const struct st_tensor **sc)
+{
+	size_t n = strlen(t->name) + sizeof(ST_FP8_SCALE_SUFFIX);
+	char *name = malloc(n);
+
+	if (!name)
+		return -ST_ERR_NOMEM;
+	snprintf(name, n, "%s" ST_FP8_SCALE_SUFFIX, t->name);
+	*sc = st_find(s, name);
+	free(name);
+	if (t->ndim != 2 || !*sc || (*sc)->ndim != 2 ||
+	    ((*sc)->dtype != ST_F32 && (*sc)->dtype != ST_BF16 &&
+	     (*sc)->dtype != ST_F16) ||
+	    (*sc)->shape[0] != (t->shape[0] + block - 1) / block ||
+	    (*sc)->shape[1] != (t->shape[1] + block - 1) / block)
+		return -ST_ERR_SCALE;
+	return 0;
+}
+
+int st_read_f32_fp8(const struct st_set *s, const struct st_tensor *t,
+		    uint64_t off, uint64_t n, float *dst, uint32_t block)
+{
+	const struct st_tensor *sc;
+	const uint8_t *p = t->data;
+	uint64_t numel = st_numel(t), cols, r, c, k, j, i = 0;
+	float scale = 0.0f;
+	int rc;
+
+	if (t->dtype != ST_F8_E4M3 && t->dtype != ST_F8_E5M2)
+		return st_read_f32(t, off, n, dst);
+	if (!block)
+		block = ST_FP8_DEFAULT_BLOCK;
+	rc = fp8_scale(s, t, block, &sc);
+	if (rc)
+		return rc;
+	if (off > numel || n > numel - off)
+		return -ST_ERR_RANGE;
+	cols = t->shape[1];
+	p += off;
+	while (i < n) {		/* a run of elements that share one scale */
+		r = (off + i) / cols;
+		c = (off + i) % cols;
+		k = block - c % block;
+		if (k > cols - c)
+			k = cols - c;
+		if (k > n - i)
+			k = n - i;
+		st_read_f32(sc, r / block * sc->shape[1] + c / block, 1, &scale);
+		for (j = 0; j < k; j++, i++)
+			dst[i] = (t->dtype == ST_F8_E4M3 ? st_f8e4m3_to_f32(p[i])
+							 : st_f8e5m2_to_f32(p[i])) * scale;
 	}
 	return 0;
 }

@@ -3,7 +3,9 @@
  * A file is an 8-byte little-endian header length N, N bytes of JSON
  * ({"name": {"dtype", "shape", "data_offsets"}, "__metadata__": {...}}),
  * then the data section the offsets index.  Files are mmapped read-only;
- * tensors point straight into the mapping.
+ * tensors point straight into the mapping; __metadata__ strings are kept
+ * (st_meta).  FP8 weights are read through their block scales
+ * (st_read_f32_fp8).
  *
  * Errors follow libfdt: int returns, 0 ok, a negative -ST_ERR_* code on
  * failure, plus a one-line message in the caller's buffer (err may be NULL).
@@ -30,6 +32,7 @@ enum st_err {
 	ST_ERR_INDEX,		/* model.safetensors.index.json inconsistent */
 	ST_ERR_DTYPE,		/* conversion asked of a non-float tensor */
 	ST_ERR_RANGE,		/* element range outside the tensor */
+	ST_ERR_SCALE,		/* FP8 weight without a usable block scale */
 };
 
 #define ST_MAX_DIMS 8
@@ -52,12 +55,21 @@ struct st_file {
 	size_t len;
 };
 
+/* One "__metadata__" string of one file. */
+struct st_meta_ent {
+	char *key, *val;	/* owned by the set */
+	int file;
+};
+
 /* Zero-initialise before first use: struct st_set s = {0}; */
 struct st_set {
 	struct st_file *files;
 	int nfiles;
 	struct st_tensor *tensors;	/* sorted by name (strcmp) */
 	size_t count;
+	struct st_meta_ent *meta;	/* every file's __metadata__, sorted by key,
+					 * then file, then order in the header */
+	size_t nmeta;
 };
 
 size_t st_dtype_size(enum st_dtype dt);		/* 0 for an unknown value */
@@ -92,6 +104,29 @@ void st_close(struct st_set *s);	/* safe on a zeroed or partial set */
  * as float.  Returns 0, -ST_ERR_DTYPE or -ST_ERR_RANGE. */
 int st_read_f32(const struct st_tensor *t, uint64_t off, uint64_t n,
 		float *dst);
+
+/* The __metadata__ value of key in the first file (lowest index) that has
+ * it, or NULL.  Valid until st_close(). */
+const char *st_meta(const struct st_set *s, const char *key);
+
+/* FP8 checkpoints (e.g. Qwen3-Next-...-FP8): a 2-D F8_E4M3 (or F8_E5M2)
+ * tensor NAME [rows, cols] comes with NAME_scale_inv, F32/BF16/F16, shape
+ * [ceil(rows/block), ceil(cols/block)]; the value at (r, c) is
+ * fp8 * scale_inv[r / block][c / block].  Copy n elements from element `off`
+ * of t (row-major) into dst as float, dequantized; t of any other dtype is
+ * read as st_read_f32() reads it.  block 0 means 128 (the usual
+ * quantization_config.weight_block_size).
+ * Returns 0, -ST_ERR_DTYPE, -ST_ERR_RANGE, -ST_ERR_NOMEM, or -ST_ERR_SCALE
+ * (the FP8 tensor is not 2-D, or its scale is missing, not a float type or
+ * of the wrong shape). */
+int st_read_f32_fp8(const struct st_set *s, const struct st_tensor *t, uint64_t off,
+		    uint64_t n, float *dst, uint32_t block);
+
+#define ST_FP8_SCALE_SUFFIX "_scale_inv"
+#define ST_FP8_DEFAULT_BLOCK 128u
+
+float st_f8e4m3_to_f32(uint8_t b);	/* bias 7, no infinities, 0x7f/0xff NaN */
+float st_f8e5m2_to_f32(uint8_t b);	/* bias 15, IEEE-like: the top byte of a half */
 
 float st_bf16_to_f32(uint16_t h);
 uint16_t st_f32_to_bf16(float f);	/* round to nearest, ties to even */

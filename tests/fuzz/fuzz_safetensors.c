@@ -1,4 +1,5 @@
-/* fuzz_safetensors.c — st_parse on arbitrary bytes, then read every tensor. */
+/* fuzz_safetensors.c — st_parse on arbitrary bytes, then read every tensor
+ * (FP8 ones through their block scales) and look up every metadata key. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,11 +22,25 @@ static void read_all(const struct st_set *s)
 		if (st_find(s, t->name) != t)
 			abort();
 		n = st_numel(t);
-		for (off = 0; off < n && off < 4096; off += 64)
+		for (off = 0; off < n && off < 4096; off += 64) {
 			st_read_f32(t, off, n - off < 64 ? n - off : 64, f);
+			/* FP8 through its block scale, blocks small and default */
+			st_read_f32_fp8(s, t, off, n - off < 64 ? n - off : 64, f,
+					(uint32_t)(1 + n % 3));
+			st_read_f32_fp8(s, t, off, n - off < 64 ? n - off : 64, f, 0);
+		}
 		if (t->nbytes)
 			(void)*(volatile const uint8_t *)((const uint8_t *)t->data +
 							  t->nbytes - 1);
+	}
+	/* every metadata key finds its first file's value */
+	for (i = 0; i < s->nmeta; i++) {
+		const char *v = st_meta(s, s->meta[i].key);
+
+		if (!v || (i && strcmp(s->meta[i - 1].key, s->meta[i].key) > 0))
+			abort();
+		if ((!i || strcmp(s->meta[i - 1].key, s->meta[i].key)) && v != s->meta[i].val)
+			abort();
 	}
 }
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "host/model/config.h"
+#include "krnl_types.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -78,7 +79,7 @@ static void check_tiny_a(const struct fw_model_cfg *c)
 	assert_int_equal(c->norm_topk, 1);
 	assert_int_equal(c->max_ctx, 4096);
 	assert_int_equal(c->eos_id, -1);
-	assert_int_equal(c->wdtype, FW_DT_F32);
+	assert_int_equal(c->dt_attn, KRNL_FMT_F32);
 }
 
 static void test_tiny_a(void **state)
@@ -122,7 +123,7 @@ static void test_fortune(void **state)
 	assert_int_equal(c.norm_topk, 1);
 	assert_int_equal(c.max_ctx, 2048);
 	assert_int_equal(c.eos_id, 4093);
-	assert_int_equal(c.wdtype, FW_DT_BF16);
+	assert_int_equal(c.dt_attn, KRNL_FMT_BF16);
 }
 
 static void test_80b(void **state)
@@ -152,7 +153,7 @@ static void test_80b(void **state)
 	assert_int_equal(c.norm_topk, 1);
 	assert_int_equal(c.max_ctx, 262144);
 	assert_int_equal(c.eos_id, 151645);
-	assert_int_equal(c.wdtype, FW_DT_BF16);
+	assert_int_equal(c.dt_attn, KRNL_FMT_BF16);
 }
 
 static cJSON *load_json(const char *path)
@@ -390,18 +391,19 @@ static void test_eos_and_dtype(void **state)
 	j = load_json("assets/tiny-a/config.json");
 	apply(j, "dtype", "\"float16\"");
 	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
-	assert_int_equal(c.wdtype, FW_DT_BF16);
+	assert_int_equal(c.dt_attn, KRNL_FMT_F16);
+	assert_int_equal(c.dt_expert, KRNL_FMT_F16);
 	/* dtype wins over torch_dtype; absent means f32 */
 	apply(j, "torch_dtype", "\"float32\"");
 	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
-	assert_int_equal(c.wdtype, FW_DT_BF16);
+	assert_int_equal(c.dt_head, KRNL_FMT_F16);
 	apply(j, "dtype", NULL);
 	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
-	assert_int_equal(c.wdtype, FW_DT_F32);
+	assert_int_equal(c.dt_attn, KRNL_FMT_F32);
 	apply(j, "torch_dtype", NULL);
 	apply(j, "norm_topk_prob", "false");
 	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
-	assert_int_equal(c.wdtype, FW_DT_F32);
+	assert_int_equal(c.dt_attn, KRNL_FMT_F32);
 	assert_int_equal(c.norm_topk, 0);
 	/* rope_parameters wins over the top-level 4.57 keys */
 	apply(j, "rope_theta", "5");

@@ -10,6 +10,12 @@
  * shuffled state slots; the batched kernels are also checked to give
  * bit-identical rows whether a row runs in a batch or alone.  Each table ends
  * with a run on a deliberately perturbed input that must be reported.
+ *
+ * Kernels see card memory as 512-bit beats (krnl_mem.h): every buffer handed
+ * to a kernel is 64-byte aligned and sized to whole beats (the guard words
+ * follow its last element, inside its last beat where it is not full), and
+ * weight matrices are in the row layout of krnl_types.h.  The meter test
+ * checks that the accessor counts exactly the beats each kernel should move.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +28,8 @@
 #include <cmocka.h>
 
 #include "krnl_common.h"
+#include "krnl_mem.h"
+#include "krnl_types.h"
 #include "krnl_embed_gather.h"
 #include "krnl_rmsnorm.h"
 #include "krnl_rmsnorm_gated.h"
@@ -32,7 +40,12 @@
 #include "krnl_moe_router.h"
 #include "krnl_expert_ffn.h"
 #include "krnl_lm_head_argmax.h"
+#include "krnl_sampler.h"
+#include "krnl_abi.h"
 #include "kernel_ref.h"
+
+/* A test buffer as a kernel port. */
+#define KW(p) ((krnl_word *)(void *)(p))
 
 #define TOL_F32   1e-5		/* relative L2, f32 kernel vs double reference */
 #define EPS_NORM  1e-6f		/* rms_norm_eps */
@@ -107,13 +120,15 @@ static int step_rows(struct rng *g, int t, int rows)
 
 /* ---- guarded buffers ----------------------------------------------------- */
 
-#define GUARD_WORDS 16
+#define GUARD_WORDS 16		/* one beat before each buffer */
 #define GUARD_WORD  0xffa5a5a5u	/* a NaN as f32, an odd int as i32 */
 #define ARENA_MAX   64
+#define BEAT_WORDS  (KRNL_BEAT_BYTES / 4)
 
 struct gblock {
 	uint32_t *base;
-	size_t words;
+	size_t words;		/* asked for */
+	size_t tail;		/* guard words after them, to the end of the block */
 	const char *name;
 };
 
@@ -130,19 +145,23 @@ static void fill_pattern(void *p, size_t words)
 		w[i] = GUARD_WORD;
 }
 
-/* A buffer of at least `bytes`, filled with the guard pattern, with
- * GUARD_WORDS guard words on either side. */
+/* A buffer of at least `bytes`, 64-byte aligned, filled with the guard
+ * pattern: a beat of guard words before it, and after its last word guard
+ * words up to the end of its last beat plus one more beat. */
 static void *gnew(struct arena *a, const char *name, size_t bytes)
 {
 	size_t words = (bytes + 3) / 4;
+	size_t padded = (words + BEAT_WORDS - 1) / BEAT_WORDS * BEAT_WORDS;
+	size_t total = GUARD_WORDS + padded + GUARD_WORDS;
 	struct gblock *b = &a->b[a->n++];
 
 	assert_true(a->n <= ARENA_MAX);
-	b->base = malloc(sizeof(*b->base) * (words + 2 * GUARD_WORDS));
+	b->base = aligned_alloc(KRNL_BEAT_BYTES, sizeof(*b->base) * total);
 	assert_non_null(b->base);
 	b->words = words;
+	b->tail = total - GUARD_WORDS - words;
 	b->name = name;
-	fill_pattern(b->base, words + 2 * GUARD_WORDS);
+	fill_pattern(b->base, total);
 	return b->base + GUARD_WORDS;
 }
 
@@ -162,9 +181,9 @@ static int arena_check(struct arena *a, const char *ctx)
 				break;
 			}
 		}
-		for (int j = 0; j < GUARD_WORDS; j++) {
+		for (size_t j = 0; j < b->tail; j++) {
 			if (after[j] != GUARD_WORD) {
-				say("%s: guard word %d after %s overwritten: 0x%08x\n",
+				say("%s: guard word %zu after %s overwritten: 0x%08x\n",
 				    ctx, j, b->name, after[j]);
 				bad = 1;
 				break;
@@ -264,30 +283,49 @@ static int check_gaps(const char *ctx, const char *what, const float *p,
 
 /* ---- weights ------------------------------------------------------------- */
 
-/* The HBM image of n weights in format dt; with bf16, wf is rounded in place
- * so the reference sees exactly what the kernel reads. */
-static void pack_w(float *wf, uint16_t *wp, size_t n, uint32_t dt)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (dt == KRNL_DT_BF16) {
-			wp[i] = ref_f32_to_bf16(wf[i]);
-			wf[i] = ref_bf16_to_f32(wp[i]);
-		} else {
-			uint32_t u = ref_f32_bits(wf[i]);
+#define DT_F32  KRNL_DT(KRNL_FMT_F32, 0)
+#define DT_BF16 KRNL_DT(KRNL_FMT_BF16, 0)
 
-			wp[2 * i] = (uint16_t)(u & 0xffffu);	/* low word first */
-			wp[2 * i + 1] = (uint16_t)(u >> 16);
+/* Bytes of a [rows][cols] matrix in the row layout. */
+static size_t wbytes(uint32_t dt, size_t rows, int cols)
+{
+	return (size_t)krnl_matrix_bytes(dt, rows, (uint32_t)cols);
+}
+
+/* The HBM image of the [rows][cols] matrix wf in format dt at wp: each row on
+ * its own beats, zero-padded to a whole beat.  With bf16, wf is rounded in
+ * place so the reference sees exactly what the kernel reads. */
+static void pack_rows(float *wf, krnl_word *wp, size_t rows, int cols, uint32_t dt)
+{
+	uint32_t rb = krnl_row_beats(dt, (uint32_t)cols);
+
+	memset(wp, 0, wbytes(dt, rows, cols));
+	for (size_t r = 0; r < rows; r++) {
+		float *src = wf + r * cols;
+		krnl_word *row = wp + r * rb;
+
+		for (int i = 0; i < cols; i++) {
+			if (KRNL_DT_FMT(dt) == KRNL_FMT_BF16) {
+				uint16_t h = ref_f32_to_bf16(src[i]);
+
+				memcpy((uint8_t *)row + 2 * (size_t)i, &h, 2);	/* little-endian */
+				src[i] = ref_bf16_to_f32(h);
+			} else {
+				memcpy((uint8_t *)row + 4 * (size_t)i, &src[i], 4);
+			}
 		}
 	}
 }
 
-static void make_w(struct arena *a, struct rng *g, const char *name, size_t n,
-		   double lo, double hi, uint32_t dt, float **wf, uint16_t **wp)
+/* A [rows][cols] weight matrix: dense floats for the reference, its image for
+ * the kernel. */
+static void make_w(struct arena *a, struct rng *g, const char *name, size_t rows, int cols,
+		   double lo, double hi, uint32_t dt, float **wf, krnl_word **wp)
 {
-	*wf = gnew(a, name, sizeof(**wf) * n);
-	*wp = gnew(a, name, (dt == KRNL_DT_BF16 ? 2 : 4) * n);
-	fill(g, *wf, n, lo, hi);
-	pack_w(*wf, *wp, n, dt);
+	*wf = gnew(a, name, sizeof(**wf) * rows * cols);
+	*wp = gnew(a, name, wbytes(dt, rows, cols));
+	fill(g, *wf, rows * cols, lo, hi);
+	pack_rows(*wf, *wp, rows, cols, dt);
 }
 
 /* ---- the table driver ---------------------------------------------------- */
@@ -333,11 +371,13 @@ struct emb_case {
 };
 
 static const struct emb_case emb_cases[] = {
-	{ "b1 dim64 v100 f32", 1, 64, 100, KRNL_DT_F32, 11 },
-	{ "b16 dim256 v1000 bf16", 16, 256, 1000, KRNL_DT_BF16, 12 },
-	{ "b7 dim2048 v50 f32", 7, 2048, 50, KRNL_DT_F32, 13 },
-	{ "b16 dim8192 v20 bf16", 16, 8192, 20, KRNL_DT_BF16, 14 },
-	{ "b3 dim8192 v5 f32", 3, 8192, 5, KRNL_DT_F32, 15 },
+	{ "b1 dim64 v100 f32", 1, 64, 100, DT_F32, 11 },
+	{ "b16 dim256 v1000 bf16", 16, 256, 1000, DT_BF16, 12 },
+	{ "b7 dim2048 v50 f32", 7, 2048, 50, DT_F32, 13 },
+	{ "b16 dim8192 v20 bf16", 16, 8192, 20, DT_BF16, 14 },
+	{ "b3 dim8192 v5 f32", 3, 8192, 5, DT_F32, 15 },
+	{ "b5 dim40 (rows not whole beats) v30 bf16", 5, 40, 30, DT_BF16, 16 },
+	{ "b4 dim24 v9 f32", 4, 24, 9, DT_F32, 17 },
 };
 
 static int run_emb(const void *vc, int perturb)
@@ -347,14 +387,14 @@ static int run_emb(const void *vc, int perturb)
 	struct rng g = { c->seed };
 	size_t n = (size_t)c->rows * c->dim;
 	float *tf, *out;
-	uint16_t *tp;
+	krnl_word *tp;
 	int32_t *ids;
 	double *want;
 	int fails = 0;
 	char ctx[192];
 
 	snprintf(ctx, sizeof(ctx), "embed_gather %s", c->name);
-	make_w(&a, &g, "table", (size_t)c->vocab * c->dim, -0.05, 0.05, c->dt, &tf, &tp);
+	make_w(&a, &g, "table", (size_t)c->vocab, c->dim, -0.05, 0.05, c->dt, &tf, &tp);
 	ids = gnew(&a, "ids", sizeof(*ids) * c->rows);
 	out = gnew(&a, "out", sizeof(*out) * n);
 	want = gnew(&a, "want", sizeof(*want) * n);
@@ -369,7 +409,7 @@ static int run_emb(const void *vc, int perturb)
 	ref_embed_gather(want, ids, tf, c->rows, c->dim);
 	if (perturb)
 		ids[0] = (ids[0] + 1) % c->vocab;
-	krnl_embed_gather(ids, tp, out, (uint32_t)c->rows, (uint32_t)c->dim, c->dt);
+	krnl_embed_gather(KW(ids), tp, KW(out), (uint32_t)c->rows, (uint32_t)c->dim, c->dt);
 
 	fails += cmp_rel(ctx, "out (exact)", out, c->dim, want, c->rows, c->dim, 0.0);
 	fails += arena_check(&a, ctx);
@@ -403,6 +443,8 @@ static const struct rms_case rms_cases[] = {
 	{ "b3 h8192 woff0 in place", 3, 8192, 0.0f, 1, 25 },
 	{ "b16 h64 woff1 in place", 16, 64, 1.0f, 1, 26 },
 	{ "b16 h2048 woff0", 16, 2048, 0.0f, 0, 27 },
+	{ "b6 h40 (rows share beats) woff1", 6, 40, 1.0f, 0, 28 },
+	{ "b5 h24 woff0 in place", 5, 24, 0.0f, 1, 29 },
 };
 
 /* Row amplitudes: ordinary, large, and small enough that eps matters. */
@@ -438,7 +480,7 @@ static int run_rms(const void *vc, int perturb)
 	ref_rmsnorm(want, x, w, c->rows, c->dim, EPS_NORM, c->woff);
 	if (perturb)
 		x[3] += 4.0f;
-	krnl_rmsnorm(x, w, y, (uint32_t)c->rows, (uint32_t)c->dim, EPS_NORM, c->woff);
+	krnl_rmsnorm(KW(x), KW(w), KW(y), (uint32_t)c->rows, (uint32_t)c->dim, EPS_NORM, c->woff);
 
 	fails += cmp_rel(ctx, "y", y, c->dim, want, c->rows, c->dim, TOL_F32);
 	fails += arena_check(&a, ctx);
@@ -468,6 +510,9 @@ static const struct rmg_case rmg_cases[] = {
 	{ "b3 16x256 z strided", 3, 16, 256, 16 * 256 + 37, 33 },
 	{ "b16 2x512 z strided", 16, 2, 512, 2 * 512 + 512, 34 },
 	{ "b7 32x128 z dense", 7, 32, 128, 32 * 128, 35 },
+	{ "b16 64x128 (two chunks) z strided", 16, 64, 128, 64 * 128 + 3, 36 },
+	{ "b4 20x512 (chunks of 8 heads) z strided", 4, 20, 512, 20 * 512 + 16, 37 },
+	{ "b3 5x24 (heads share beats) z strided", 3, 5, 24, 5 * 24 + 7, 38 },
 };
 
 static int run_rmg(const void *vc, int perturb)
@@ -500,7 +545,7 @@ static int run_rmg(const void *vc, int perturb)
 	ref_rmsnorm_gated(want, x, z, w, c->rows, c->heads, c->dim, c->zstride, EPS_NORM);
 	if (perturb)
 		z[0] += 3.0f;
-	krnl_rmsnorm_gated(x, z, w, y, (uint32_t)c->rows, (uint32_t)c->heads,
+	krnl_rmsnorm_gated(KW(x), KW(z), KW(w), KW(y), (uint32_t)c->rows, (uint32_t)c->heads,
 			   (uint32_t)c->dim, (uint32_t)c->zstride, EPS_NORM);
 
 	fails += cmp_rel(ctx, "y", y, width, want, c->rows, width, TOL_F32);
@@ -527,15 +572,17 @@ struct gemv_case {
 };
 
 static const struct gemv_case gemv_cases[] = {
-	{ "b1 64->32 f32", 1, 64, 32, 64, 32, KRNL_DT_F32, 0, 41 },
-	{ "b16 256->100 bf16 acc strided", 16, 256, 100, 300, 128, KRNL_DT_BF16, 1, 42 },
-	{ "b16 1024->77 f32 acc", 16, 1024, 77, 1024, 77, KRNL_DT_F32, 1, 43 },
-	{ "b4 2048->300 bf16 strided", 4, 2048, 300, 2100, 310, KRNL_DT_BF16, 0, 44 },
-	{ "b13 8192->16 f32 strided", 13, 8192, 16, 8200, 20, KRNL_DT_F32, 0, 45 },
-	{ "b1 4096->513 bf16 acc y strided", 1, 4096, 513, 4096, 600, KRNL_DT_BF16, 1, 46 },
-	{ "b16 512->1 f32", 16, 512, 1, 512, 1, KRNL_DT_F32, 0, 47 },
-	{ "b9 96->2048 f32 acc strided", 9, 96, 2048, 97, 2050, KRNL_DT_F32, 1, 48 },
-	{ "b16 2048->512 bf16", 16, 2048, 512, 2048, 512, KRNL_DT_BF16, 0, 49 },
+	{ "b1 64->32 f32", 1, 64, 32, 64, 32, DT_F32, 0, 41 },
+	{ "b16 256->100 bf16 acc strided", 16, 256, 100, 300, 128, DT_BF16, 1, 42 },
+	{ "b16 1024->77 f32 acc", 16, 1024, 77, 1024, 77, DT_F32, 1, 43 },
+	{ "b4 2048->300 bf16 strided", 4, 2048, 300, 2100, 310, DT_BF16, 0, 44 },
+	{ "b13 8192->16 f32 strided", 13, 8192, 16, 8200, 20, DT_F32, 0, 45 },
+	{ "b1 4096->513 bf16 acc y strided", 1, 4096, 513, 4096, 600, DT_BF16, 1, 46 },
+	{ "b16 512->1 f32", 16, 512, 1, 512, 1, DT_F32, 0, 47 },
+	{ "b9 96->2048 f32 acc strided", 9, 96, 2048, 97, 2050, DT_F32, 1, 48 },
+	{ "b16 2048->512 bf16", 16, 2048, 512, 2048, 512, DT_BF16, 0, 49 },
+	{ "b3 40->37 f32 (rows not whole beats) acc", 3, 40, 37, 41, 39, DT_F32, 1, 50 },
+	{ "b16 72->24 bf16 strided", 16, 72, 24, 72, 24, DT_BF16, 0, 140 },
 };
 
 static int run_gemv(const void *vc, int perturb)
@@ -545,15 +592,16 @@ static int run_gemv(const void *vc, int perturb)
 	struct rng g = { c->seed };
 	size_t ny = (size_t)c->rows * c->ystride;
 	double wr = 1.7 / sqrt((double)c->in);		/* weight std 1/sqrt(in) */
-	float *x, *wf, *y, *y0, *y1;
-	uint16_t *wp;
+	float *x, *x1, *wf, *y, *y0, *y1;
+	krnl_word *wp;
 	double *want;
 	int fails = 0;
 	char ctx[192];
 
 	snprintf(ctx, sizeof(ctx), "gemv %s", c->name);
-	make_w(&a, &g, "w", (size_t)c->out * c->in, -wr, wr, c->dt, &wf, &wp);
+	make_w(&a, &g, "w", (size_t)c->out, c->in, -wr, wr, c->dt, &wf, &wp);
 	x = gnew(&a, "x", sizeof(*x) * (size_t)c->rows * c->xstride);
+	x1 = gnew(&a, "x (row alone)", sizeof(*x1) * c->in);
 	y = gnew(&a, "y", sizeof(*y) * ny);
 	y0 = gnew(&a, "y0", sizeof(*y0) * ny);
 	y1 = gnew(&a, "y1", sizeof(*y1) * c->out);
@@ -570,17 +618,17 @@ static int run_gemv(const void *vc, int perturb)
 	ref_gemv(want, x, wf, c->rows, c->in, c->out, c->xstride, c->acc);
 	if (perturb)
 		x[0] += 1.0f;
-	krnl_gemv(x, wp, y, (uint32_t)c->rows, (uint32_t)c->in, (uint32_t)c->out,
+	krnl_gemv(KW(x), wp, KW(y), (uint32_t)c->rows, (uint32_t)c->in, (uint32_t)c->out,
 		  (uint32_t)c->xstride, (uint32_t)c->ystride, c->dt, c->acc);
 
 	fails += cmp_rel(ctx, "y", y, c->ystride, want, c->rows, c->out, TOL_F32);
 	fails += check_gaps(ctx, "y", y, c->rows, c->out, c->ystride);
 	/* batch invariance: each row alone gives the same bits */
 	for (int r = 0; r < c->rows && c->rows > 1 && !fails; r++) {
+		memcpy(x1, x + (size_t)r * c->xstride, sizeof(*x1) * c->in);
 		memcpy(y1, y0 + (size_t)r * c->ystride, sizeof(*y1) * c->out);
-		krnl_gemv(x + (size_t)r * c->xstride, wp, y1, 1, (uint32_t)c->in,
-			  (uint32_t)c->out, (uint32_t)c->xstride, (uint32_t)c->ystride,
-			  c->dt, c->acc);
+		krnl_gemv(KW(x1), wp, KW(y1), 1, (uint32_t)c->in, (uint32_t)c->out,
+			  (uint32_t)c->xstride, (uint32_t)c->ystride, c->dt, c->acc);
 		char rc[256];
 		snprintf(rc, sizeof(rc), "%s row %d alone vs in batch", ctx, r);
 		fails += cmp_bits(rc, "y", y1, y + (size_t)r * c->ystride, c->out);
@@ -614,6 +662,8 @@ static const struct conv_case conv_cases[] = {
 	{ "b3 ch1024 k3 strided 4 slots x5", 3, 1024, 3, 1500, 4, 5, 55 },
 	{ "b2 ch16384 (KRNL_MAX_CHAN) k4 3 slots x3", 2, 16384, 4, 16384, 3, 3, 57 },
 	{ "b16 ch16 k4 16 slots x12", 16, 16, 4, 16, 16, 12, 56 },
+	{ "b4 ch700 (3 chunks) k4 strided 6 slots x5", 4, 700, 4, 705, 6, 5, 58 },
+	{ "b16 ch8192 k4 (32 chunks) 16 slots x3", 16, 8192, 4, 8192, 16, 3, 59 },
 };
 
 static int run_conv(const void *vc, int perturb)
@@ -655,7 +705,7 @@ static int run_conv(const void *vc, int perturb)
 					hist + (size_t)slots[r] * c->ch * (c->k - 1), c->ch, c->k);
 		if (perturb && t == 0)
 			x[0] += 3.0f;
-		krnl_conv1d_step(x, w, st, slots, (uint32_t)nr, (uint32_t)c->ch,
+		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(slots), (uint32_t)nr, (uint32_t)c->ch,
 				 (uint32_t)c->k, (uint32_t)c->xstride);
 
 		fails += cmp_rel(ctx, "x out", x, c->xstride, want, nr, c->ch, TOL_F32);
@@ -696,6 +746,8 @@ static const struct dn_case dn_cases[] = {
 	{ "b16 nk1 nv2 dk16 dv8 16 slots x8", 16, 1, 2, 16, 8, 0, 16, 8, 66 },
 	{ "b5 nk2 nv8 dk48 dv24 9 slots x7", 5, 2, 8, 48, 24, 3, 9, 7, 67 },
 	{ "b2 nk1 nv2 dk256 dv256 (the kernel max)", 2, 1, 2, 256, 256, 0, 3, 3, 68 },
+	{ "b4 nk3 nv6 dk20 dv12 (heads share beats) strided 7 slots x6", 4, 3, 6, 20, 12, 5, 7, 6, 69 },
+	{ "b16 nk16 nv32 dk128 dv128 (80B-A3B) 16 slots x2", 16, 16, 32, 128, 128, 0, 16, 2, 60 },
 };
 
 static int run_dn(const void *vc, int perturb)
@@ -707,8 +759,8 @@ static int run_dn(const void *vc, int perturb)
 	size_t hsz = (size_t)c->nv * c->dk * c->dv;	/* one slot's state */
 	size_t nst = (size_t)c->nslots * hsz;
 	size_t no = (size_t)c->rows * c->nv * c->dv;
-	float *qkv, *ba, *alog, *dtb, *st, *stb, *snap, *out, *outb;
-	int32_t *slots;
+	float *qkv, *ba, *alog, *dtb, *st, *stb, *snap, *out, *outb, *qkv1, *ba1;
+	int32_t *slots, *slot1;
 	double *S, *want;
 	int fails = 0;
 	char ctx[192];
@@ -724,6 +776,9 @@ static int run_dn(const void *vc, int perturb)
 	out = gnew(&a, "out", sizeof(*out) * no);
 	outb = gnew(&a, "out (row alone)", sizeof(*outb) * c->nv * c->dv);
 	slots = gnew(&a, "slots", sizeof(*slots) * c->rows);
+	qkv1 = gnew(&a, "qkv (row alone)", sizeof(*qkv1) * width);
+	ba1 = gnew(&a, "ba (row alone)", sizeof(*ba1) * 2 * c->nv);
+	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1));
 	S = gnew(&a, "ref state", sizeof(*S) * nst);
 	want = gnew(&a, "want", sizeof(*want) * no);
 	fill(&g, alog, c->nv, -2.0, 2.5);
@@ -750,8 +805,8 @@ static int run_dn(const void *vc, int perturb)
 			qkv[2 * c->nk * c->dk] += 2.0f;	/* v of head 0 */
 		memcpy(snap, st, sizeof(*st) * nst);
 		fill_pattern(out, no);
-		krnl_deltanet_step(qkv, ba, alog, dtb, st, slots, out, (uint32_t)nr,
-				   (uint32_t)c->nk, (uint32_t)c->nv, (uint32_t)c->dk,
+		krnl_deltanet_step(KW(qkv), KW(ba), KW(alog), KW(dtb), KW(st), KW(slots), KW(out),
+				   (uint32_t)nr, (uint32_t)c->nk, (uint32_t)c->nv, (uint32_t)c->dk,
 				   (uint32_t)c->dv, (uint32_t)xstride);
 
 		fails += cmp_rel(ctx, "out", out, (size_t)c->nv * c->dv, want, nr,
@@ -782,10 +837,12 @@ static int run_dn(const void *vc, int perturb)
 			char rc[256];
 
 			snprintf(rc, sizeof(rc), "%s row %d alone vs in batch", ctx, r);
-			krnl_deltanet_step(qkv + (size_t)r * xstride, ba + (size_t)r * 2 * c->nv,
-					   alog, dtb, stb, slots + r, outb, 1, (uint32_t)c->nk,
-					   (uint32_t)c->nv, (uint32_t)c->dk, (uint32_t)c->dv,
-					   (uint32_t)xstride);
+			memcpy(qkv1, qkv + (size_t)r * xstride, sizeof(*qkv1) * width);
+			memcpy(ba1, ba + (size_t)r * 2 * c->nv, sizeof(*ba1) * 2 * c->nv);
+			slot1[0] = slots[r];
+			krnl_deltanet_step(KW(qkv1), KW(ba1), KW(alog), KW(dtb), KW(stb), KW(slot1),
+					   KW(outb), 1, (uint32_t)c->nk, (uint32_t)c->nv,
+					   (uint32_t)c->dk, (uint32_t)c->dv, (uint32_t)xstride);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * c->nv * c->dv,
 					  (size_t)c->nv * c->dv);
 		}
@@ -828,7 +885,22 @@ static const struct at_case at_cases[] = {
 	{ "b5 GQA 32/2 (group 16) hd128 rd128 1e7 x9", 5, 32, 2, 128, 128, 1e7f, 12, 7, 9, 78 },
 	{ "b2 GQA 4/1 hd512 (max) rd64 1e7 x6", 2, 4, 1, 512, 64, 1e7f, 8, 2, 6, 79 },
 	{ "b1 GQA 128/8 (max heads) hd64 1e4 x4", 1, 128, 8, 64, 64, 1e4f, 8, 1, 4, 80 },
+	{ "b4 GQA 6/2 hd24 (heads share beats) rd8 1e4 x10", 4, 6, 2, 24, 8, 1e4f, 12, 5, 10, 170 },
+	{ "b3 GQA 4/2 hd64 rd0 (no rope) x8", 3, 4, 2, 64, 0, 1e4f, 10, 4, 8, 171 },
+	{ "b16 GQA 16/2 hd256 rd64 1e7 (80B-A3B) 16 slots x3", 16, 16, 2, 256, 64, 1e7f, 4, 16, 3, 172 },
 };
+
+/* The rope row of position p, as the firmware writes it: cos then sin of
+ * p * theta^(-2i/rd), i < rd/2, computed in double. */
+static void rope_row(float *dst, int p, int rd, double theta)
+{
+	for (int i = 0; i < rd / 2; i++) {
+		double ang = (double)p * pow(theta, -2.0 * i / rd);
+
+		dst[i] = (float)cos(ang);
+		dst[rd / 2 + i] = (float)sin(ang);
+	}
+}
 
 static int run_at(const void *vc, int perturb)
 {
@@ -839,8 +911,8 @@ static int run_at(const void *vc, int perturb)
 	size_t csz = (size_t)c->nkv * c->maxctx * c->hd;	/* one slot's cache */
 	size_t nc = (size_t)c->nslots * csz;
 	float *qg, *k, *v, *qnw, *knw, *kc, *vc2, *kcb, *vcb, *ksnap, *vsnap;
-	float *out, *outb, *knew;
-	int32_t *slots, *pos, *len;
+	float *out, *outb, *knew, *rope, *qg1, *k1, *v1, *rope1;
+	int32_t *slots, *pos, *len, *slot1, *pos1;
 	double *kh, *vh, *want, *kwant;
 	int fails = 0;
 	char ctx[192];
@@ -862,6 +934,13 @@ static int run_at(const void *vc, int perturb)
 	knew = gnew(&a, "new k entries", sizeof(*knew) * (size_t)c->rows * kw);
 	slots = gnew(&a, "slots", sizeof(*slots) * c->rows);
 	pos = gnew(&a, "pos", sizeof(*pos) * c->rows);
+	rope = gnew(&a, "rope", sizeof(*rope) * (size_t)c->rows * c->rd);
+	qg1 = gnew(&a, "qg (row alone)", sizeof(*qg1) * qw);
+	k1 = gnew(&a, "k (row alone)", sizeof(*k1) * kw);
+	v1 = gnew(&a, "v (row alone)", sizeof(*v1) * kw);
+	rope1 = gnew(&a, "rope (row alone)", sizeof(*rope1) * c->rd);
+	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1));
+	pos1 = gnew(&a, "pos (row alone)", sizeof(*pos1));
 	len = gnew(&a, "len", sizeof(*len) * c->nslots);
 	kh = gnew(&a, "ref k history", sizeof(*kh) * nc);
 	vh = gnew(&a, "ref v history", sizeof(*vh) * nc);
@@ -889,6 +968,8 @@ static int run_at(const void *vc, int perturb)
 		}
 		snprintf(ctx, sizeof(ctx), "attn_decode %s step %d (%d rows, pos[0] %d)",
 			 c->name, t, nr, pos[0]);
+		for (int r = 0; r < nr; r++)
+			rope_row(rope + (size_t)r * c->rd, pos[r], c->rd, c->theta);
 		for (int r = 0; r < nr; r++) {
 			size_t sb = (size_t)slots[r] * csz;
 
@@ -905,9 +986,10 @@ static int run_at(const void *vc, int perturb)
 			qg[(size_t)c->nh * c->hd] += 3.0f;	/* gate of head 0 */
 		memcpy(ksnap, kc, sizeof(*kc) * nc);
 		memcpy(vsnap, vc2, sizeof(*vc2) * nc);
-		krnl_attn_decode(qg, k, v, qnw, knw, kc, vc2, slots, pos, out, (uint32_t)nr,
-				 (uint32_t)c->nh, (uint32_t)c->nkv, (uint32_t)c->hd,
-				 (uint32_t)c->rd, c->theta, EPS_NORM, (uint32_t)c->maxctx);
+		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qnw), KW(knw), KW(kc), KW(vc2), KW(slots),
+				 KW(pos), KW(rope), KW(out), (uint32_t)nr, (uint32_t)c->nh,
+				 (uint32_t)c->nkv, (uint32_t)c->hd, (uint32_t)c->rd, EPS_NORM,
+				 (uint32_t)c->maxctx);
 
 		fails += cmp_rel(ctx, "out", out, ow, want, nr, ow, TOL_F32);
 		/* the new cache entries: normed+roped k, v copied as is; nothing
@@ -932,11 +1014,16 @@ static int run_at(const void *vc, int perturb)
 			char rc[256];
 
 			snprintf(rc, sizeof(rc), "%s row %d alone vs in batch", ctx, r);
-			krnl_attn_decode(qg + (size_t)r * qw, k + (size_t)r * kw,
-					 v + (size_t)r * kw, qnw, knw, kcb, vcb, slots + r,
-					 pos + r, outb, 1, (uint32_t)c->nh, (uint32_t)c->nkv,
-					 (uint32_t)c->hd, (uint32_t)c->rd, c->theta, EPS_NORM,
-					 (uint32_t)c->maxctx);
+			memcpy(qg1, qg + (size_t)r * qw, sizeof(*qg1) * qw);
+			memcpy(k1, k + (size_t)r * kw, sizeof(*k1) * kw);
+			memcpy(v1, v + (size_t)r * kw, sizeof(*v1) * kw);
+			memcpy(rope1, rope + (size_t)r * c->rd, sizeof(*rope1) * c->rd);
+			slot1[0] = slots[r];
+			pos1[0] = pos[r];
+			krnl_attn_decode(KW(qg1), KW(k1), KW(v1), KW(qnw), KW(knw), KW(kcb), KW(vcb),
+					 KW(slot1), KW(pos1), KW(rope1), KW(outb), 1,
+					 (uint32_t)c->nh, (uint32_t)c->nkv, (uint32_t)c->hd,
+					 (uint32_t)c->rd, EPS_NORM, (uint32_t)c->maxctx);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * ow, ow);
 		}
 		if (nr == 1) {
@@ -978,6 +1065,7 @@ static const struct rt_case rt_cases[] = {
 	{ "b3 ne1024 top32 raw", 3, 1024, 32, 0, 86 },
 	{ "b16 ne512 top10 norm", 16, 512, 10, 1, 87 },
 	{ "b2 ne4 top1 raw", 2, 4, 1, 0, 88 },
+	{ "b7 ne20 (logit rows share beats) top3 norm", 7, 20, 3, 1, 89 },
 };
 
 /* Router logits on a 1/8 grid (many exact ties; distinct values far apart
@@ -1035,8 +1123,8 @@ static int run_rt(const void *vc, int perturb)
 			lo = logits[e] < logits[lo] ? e : lo;
 		logits[lo] = 6.0f;
 	}
-	krnl_moe_router(logits, count, list, listw, (uint32_t)c->rows, (uint32_t)c->ne,
-			(uint32_t)c->topk, c->norm);
+	krnl_moe_router(KW(logits), KW(count), KW(list), KW(listw), (uint32_t)c->rows,
+			(uint32_t)c->ne, (uint32_t)c->topk, c->norm);
 
 	fails += cmp_bits(ctx, "count", count, rcount, c->ne);
 	for (int e = 0; e < c->ne && !fails; e++) {
@@ -1052,6 +1140,24 @@ static int run_rt(const void *vc, int perturb)
 	}
 	if (!fails)
 		fails += cmp_rel(ctx, "weights (expert-major)", gotw, n, wantw, 1, n, TOL_F32);
+	/* whole rows (one beat) for the chosen experts, the tail -1 / 0; the
+	 * rows of the others untouched */
+	for (int e = 0; e < c->ne && !fails; e++) {
+		const uint32_t *le = (const uint32_t *)list + (size_t)e * KRNL_MAX_BATCH;
+		const uint32_t *we = (const uint32_t *)listw + (size_t)e * KRNL_MAX_BATCH;
+
+		for (uint32_t j = count[e]; j < KRNL_MAX_BATCH; j++) {
+			uint32_t wl = count[e] ? 0xffffffffu : GUARD_WORD;
+			uint32_t ww = count[e] ? 0u : GUARD_WORD;
+
+			if (le[j] != wl || we[j] != ww) {
+				say("%s: expert %d (count %u): list tail [%u] = 0x%08x / 0x%08x, want 0x%08x / 0x%08x\n",
+				    ctx, e, count[e], j, le[j], we[j], wl, ww);
+				fails++;
+				break;
+			}
+		}
+	}
 	fails += arena_check(&a, ctx);
 	arena_free(&a);
 	return fails;
@@ -1070,19 +1176,21 @@ static void test_moe_router(void **state)
 struct ef_case {
 	const char *name;
 	int rows, h, ni, ne, topk, si;
-	uint32_t dt;
+	uint32_t dt, sdt;
 	uint64_t seed;
 };
 
 static const struct ef_case ef_cases[] = {
-	{ "b1 h64 ni32 ne8 top2 f32", 1, 64, 32, 8, 2, 0, KRNL_DT_F32, 91 },
-	{ "b1 h64 ni32 ne8 top2 +shared48 f32", 1, 64, 32, 8, 2, 48, KRNL_DT_F32, 92 },
-	{ "b16 h128 ni64 ne16 top4 +shared96 bf16", 16, 128, 64, 16, 4, 96, KRNL_DT_BF16, 93 },
-	{ "b16 h256 ni48 ne32 top8 bf16", 16, 256, 48, 32, 8, 0, KRNL_DT_BF16, 94 },
-	{ "b5 h96 ni40 ne8 top8(all) +shared64 f32", 5, 96, 40, 8, 8, 64, KRNL_DT_F32, 95 },
-	{ "b7 h512 ni64 ne32 top10 +shared128 bf16", 7, 512, 64, 32, 10, 128, KRNL_DT_BF16, 96 },
-	{ "b16 h64 ni16 ne64 top1 f32", 16, 64, 16, 64, 1, 0, KRNL_DT_F32, 97 },
-	{ "b16 h128 ni32 ne16 top2 +shared64 f32", 16, 128, 32, 16, 2, 64, KRNL_DT_F32, 98 },
+	{ "b1 h64 ni32 ne8 top2 f32", 1, 64, 32, 8, 2, 0, DT_F32, DT_F32, 91 },
+	{ "b1 h64 ni32 ne8 top2 +shared48 f32", 1, 64, 32, 8, 2, 48, DT_F32, DT_F32, 92 },
+	{ "b16 h128 ni64 ne16 top4 +shared96 bf16", 16, 128, 64, 16, 4, 96, DT_BF16, DT_BF16, 93 },
+	{ "b16 h256 ni48 ne32 top8 bf16", 16, 256, 48, 32, 8, 0, DT_BF16, DT_BF16, 94 },
+	{ "b5 h96 ni40 ne8 top8(all) +shared64 f32", 5, 96, 40, 8, 8, 64, DT_F32, DT_F32, 95 },
+	{ "b7 h512 ni64 ne32 top10 +shared128 bf16", 7, 512, 64, 32, 10, 128, DT_BF16, DT_BF16, 96 },
+	{ "b16 h64 ni16 ne64 top1 f32", 16, 64, 16, 64, 1, 0, DT_F32, DT_F32, 97 },
+	{ "b16 h128 ni32 ne16 top2 +shared64 f32", 16, 128, 32, 16, 2, 64, DT_F32, DT_F32, 98 },
+	{ "b6 h96 ni40 ne8 top2 bf16 +shared72 f32", 6, 96, 40, 8, 2, 72, DT_BF16, DT_F32, 99 },
+	{ "b4 h72 ni24 ne6 top2 f32 +shared40 bf16", 4, 72, 24, 6, 2, 40, DT_F32, DT_BF16, 90 },
 };
 
 /* Routing from the reference router, as the kernel receives it. */
@@ -1094,6 +1202,23 @@ static void route(const float *logits, int rows, int ne, int topk, uint32_t *cou
 		listw[i] = (float)tmpw[i];
 }
 
+/* Beats of one expert block [gate (ni x h) | up (ni x h) | down (h x ni)]. */
+static size_t expert_beats(uint32_t dt, int h, int ni)
+{
+	return 2 * (size_t)ni * krnl_row_beats(dt, (uint32_t)h) +
+	       (size_t)h * krnl_row_beats(dt, (uint32_t)ni);
+}
+
+/* One expert's dense weights wf (3*ni*h: gate, up, down) as its block at wp. */
+static void pack_expert(float *wf, krnl_word *wp, int h, int ni, uint32_t dt)
+{
+	size_t gu = (size_t)ni * krnl_row_beats(dt, (uint32_t)h);
+
+	pack_rows(wf, wp, (size_t)ni, h, dt);
+	pack_rows(wf + (size_t)ni * h, wp + gu, (size_t)ni, h, dt);
+	pack_rows(wf + 2 * (size_t)ni * h, wp + 2 * gu, (size_t)h, ni, dt);
+}
+
 static int run_ef(const void *vc, int perturb)
 {
 	const struct ef_case *c = vc;
@@ -1101,8 +1226,9 @@ static int run_ef(const void *vc, int perturb)
 	struct rng g = { c->seed };
 	size_t nx = (size_t)c->rows * c->h, nl = (size_t)c->ne * KRNL_MAX_BATCH;
 	size_t ew = (size_t)3 * c->ni * c->h;		/* one expert's weights */
-	float *x, *logits, *wf, *swf, *sgate, *y, *y0, *y1, *listw, *dy;
-	uint16_t *wp, *swp;
+	size_t eb = expert_beats(c->dt, c->h, c->ni);	/* and its block */
+	float *x, *x1, *logits, *wf, *swf, *sgate, *y, *y0, *y1, *listw, *dy;
+	krnl_word *wp, *swp;
 	uint32_t *count;
 	int32_t *list;
 	double *want, *tmpw;
@@ -1111,24 +1237,25 @@ static int run_ef(const void *vc, int perturb)
 
 	snprintf(ctx, sizeof(ctx), "expert_ffn %s", c->name);
 	wf = gnew(&a, "experts", sizeof(*wf) * ew * c->ne);
-	wp = gnew(&a, "experts (hbm)", (c->dt == KRNL_DT_BF16 ? 2 : 4) * ew * c->ne);
+	wp = gnew(&a, "experts (hbm)", eb * c->ne * KRNL_BEAT_BYTES);
 	for (int e = 0; e < c->ne; e++) {		/* gate, up: 1/sqrt(h); down: 1/sqrt(ni) */
 		float *we = wf + (size_t)e * ew;
 		double gu = 1.7 / sqrt((double)c->h), dn = 1.7 / sqrt((double)c->ni);
 
 		fill(&g, we, (size_t)2 * c->ni * c->h, -gu, gu);
 		fill(&g, we + (size_t)2 * c->ni * c->h, (size_t)c->ni * c->h, -dn, dn);
+		pack_expert(we, wp + (size_t)e * eb, c->h, c->ni, c->dt);
 	}
-	pack_w(wf, wp, ew * c->ne, c->dt);
 	if (c->si) {
 		size_t sn = (size_t)3 * c->si * c->h;
 		double gu = 1.7 / sqrt((double)c->h), dn = 1.7 / sqrt((double)c->si);
 
 		swf = gnew(&a, "shared", sizeof(*swf) * sn);
-		swp = gnew(&a, "shared (hbm)", (c->dt == KRNL_DT_BF16 ? 2 : 4) * sn);
+		swp = gnew(&a, "shared (hbm)",
+			   expert_beats(c->sdt, c->h, c->si) * KRNL_BEAT_BYTES);
 		fill(&g, swf, (size_t)2 * c->si * c->h, -gu, gu);
 		fill(&g, swf + (size_t)2 * c->si * c->h, (size_t)c->si * c->h, -dn, dn);
-		pack_w(swf, swp, sn, c->dt);
+		pack_expert(swf, swp, c->h, c->si, c->sdt);
 		sgate = gnew(&a, "shared gate", sizeof(*sgate) * c->h);
 		fill(&g, sgate, c->h, -gu, gu);
 	} else {			/* no shared expert: NaN stand-ins, never read */
@@ -1137,6 +1264,7 @@ static int run_ef(const void *vc, int perturb)
 		sgate = gnew(&a, "shared gate (absent)", 64);
 	}
 	x = gnew(&a, "x", sizeof(*x) * nx);
+	x1 = gnew(&a, "x (row alone)", sizeof(*x1) * c->h);
 	logits = gnew(&a, "router logits", sizeof(*logits) * (size_t)c->rows * c->ne);
 	y = gnew(&a, "y", sizeof(*y) * nx);
 	y0 = gnew(&a, "y0", sizeof(*y0) * nx);
@@ -1155,17 +1283,16 @@ static int run_ef(const void *vc, int perturb)
 	/* experts no row chose are NaN in HBM: using them poisons y */
 	for (int e = 0; e < c->ne; e++)
 		if (count[e] == 0)
-			fill_pattern(wp + (size_t)e * ew * (c->dt == KRNL_DT_BF16 ? 1 : 2),
-				     ew * (c->dt == KRNL_DT_BF16 ? 1 : 2) / 2);
+			fill_pattern(wp + (size_t)e * eb, eb * BEAT_WORDS);
 
 	memset(want, 0, sizeof(*want) * nx);
 	ref_expert_ffn(want, x, wf, count, list, listw, swf, sgate, c->rows, c->h,
 		       c->ni, c->ne, c->si, KRNL_MAX_BATCH);
 	if (perturb)
 		x[0] += 2.0f;
-	krnl_expert_ffn(x, wp, count, list, listw, swp, sgate, y, (uint32_t)c->rows,
-			(uint32_t)c->h, (uint32_t)c->ni, (uint32_t)c->ne, (uint32_t)c->si,
-			c->dt);
+	krnl_expert_ffn(KW(x), wp, KW(count), KW(list), KW(listw), swp, KW(sgate), KW(y),
+			(uint32_t)c->rows, (uint32_t)c->h, (uint32_t)c->ni, (uint32_t)c->ne,
+			(uint32_t)c->si, c->dt, c->sdt);
 
 	/* compare what was added, so the residual cannot hide an error */
 	for (size_t i = 0; i < nx; i++)
@@ -1177,10 +1304,11 @@ static int run_ef(const void *vc, int perturb)
 
 		snprintf(rc, sizeof(rc), "%s row %d alone vs in batch", ctx, r);
 		route(logits + (size_t)r * c->ne, 1, c->ne, c->topk, count, list, listw, tmpw);
+		memcpy(x1, x + (size_t)r * c->h, sizeof(*x1) * c->h);
 		memcpy(y1, y0 + (size_t)r * c->h, sizeof(*y1) * c->h);
-		krnl_expert_ffn(x + (size_t)r * c->h, wp, count, list, listw, swp, sgate, y1,
-				1, (uint32_t)c->h, (uint32_t)c->ni, (uint32_t)c->ne,
-				(uint32_t)c->si, c->dt);
+		krnl_expert_ffn(KW(x1), wp, KW(count), KW(list), KW(listw), swp, KW(sgate),
+				KW(y1), 1, (uint32_t)c->h, (uint32_t)c->ni, (uint32_t)c->ne,
+				(uint32_t)c->si, c->dt, c->sdt);
 		fails += cmp_bits(rc, "y", y1, y + (size_t)r * c->h, c->h);
 	}
 	fails += arena_check(&a, ctx);
@@ -1210,16 +1338,18 @@ struct lm_case {
 };
 
 static const struct lm_case lm_cases[] = {
-	{ "b1 h64 v100 f32 dst=row", 1, 64, 100, KRNL_DT_F32, DST_ROW, 101, 0 },
-	{ "b1 h64 v100 f32 dst=-1", 1, 64, 100, KRNL_DT_F32, DST_NONE, 102, 0 },
-	{ "b16 h256 v1000 bf16 dst mixed", 16, 256, 1000, KRNL_DT_BF16, DST_MIXED, 103, 0 },
-	{ "b5 h1024 v517 f32 dst=row", 5, 1024, 517, KRNL_DT_F32, DST_ROW, 104, 0 },
-	{ "b16 h2048 v300 bf16 dst mixed", 16, 2048, 300, KRNL_DT_BF16, DST_MIXED, 105, 0 },
-	{ "b16 h128 v4096 f32 dst=-1", 16, 128, 4096, KRNL_DT_F32, DST_NONE, 106, 0 },
-	{ "b2 h64 v1 f32 dst=row", 2, 64, 1, KRNL_DT_F32, DST_ROW, 107, 0 },
-	{ "b16 h64 v40 bf16 dst=row", 16, 64, 40, KRNL_DT_BF16, DST_ROW, 108, 0 },
-	{ "b1 h256 v300 f32 all logits < 0", 1, 256, 300, KRNL_DT_F32, DST_ROW, 109, 1 },
-	{ "b1 h512 v64 bf16 all logits < 0 dst=-1", 1, 512, 64, KRNL_DT_BF16, DST_NONE, 110, 1 },
+	{ "b1 h64 v100 f32 dst=row", 1, 64, 100, DT_F32, DST_ROW, 101, 0 },
+	{ "b1 h64 v100 f32 dst=-1", 1, 64, 100, DT_F32, DST_NONE, 102, 0 },
+	{ "b16 h256 v1000 bf16 dst mixed", 16, 256, 1000, DT_BF16, DST_MIXED, 103, 0 },
+	{ "b5 h1024 v517 f32 dst=row", 5, 1024, 517, DT_F32, DST_ROW, 104, 0 },
+	{ "b16 h2048 v300 bf16 dst mixed", 16, 2048, 300, DT_BF16, DST_MIXED, 105, 0 },
+	{ "b16 h128 v4096 f32 dst=-1", 16, 128, 4096, DT_F32, DST_NONE, 106, 0 },
+	{ "b2 h64 v1 f32 dst=row", 2, 64, 1, DT_F32, DST_ROW, 107, 0 },
+	{ "b16 h64 v40 bf16 dst=row", 16, 64, 40, DT_BF16, DST_ROW, 108, 0 },
+	{ "b1 h256 v300 f32 all logits < 0", 1, 256, 300, DT_F32, DST_ROW, 109, 1 },
+	{ "b1 h512 v64 bf16 all logits < 0 dst=-1", 1, 512, 64, DT_BF16, DST_NONE, 110, 1 },
+	{ "b3 h40 v37 (rows not whole beats) f32 dst=row", 3, 40, 37, DT_F32, DST_ROW, 111, 0 },
+	{ "b4 h48 v29 bf16 dst mixed", 4, 48, 29, DT_BF16, DST_MIXED, 112, 0 },
 };
 
 static int run_lm(const void *vc, int perturb)
@@ -1230,7 +1360,7 @@ static int run_lm(const void *vc, int perturb)
 	size_t nx = (size_t)c->rows * c->h, nv = (size_t)c->rows * c->v;
 	double wr = 1.7 / sqrt((double)c->h);
 	float *x, *nw, *wf, *logits, *got;
-	uint16_t *wp;
+	krnl_word *wp;
 	int32_t *dst, *amax, *ramax, *perm, *tie;
 	double *want, *xn;
 	int fails = 0, ndst = 0;
@@ -1240,7 +1370,7 @@ static int run_lm(const void *vc, int perturb)
 	x = gnew(&a, "x", sizeof(*x) * nx);
 	nw = gnew(&a, "norm w", sizeof(*nw) * c->h);
 	wf = gnew(&a, "lm_head", sizeof(*wf) * (size_t)c->v * c->h);
-	wp = gnew(&a, "lm_head (hbm)", (c->dt == KRNL_DT_BF16 ? 2 : 4) * (size_t)c->v * c->h);
+	wp = gnew(&a, "lm_head (hbm)", wbytes(c->dt, (size_t)c->v, c->h));
 	logits = gnew(&a, "logits", sizeof(*logits) * nv);
 	got = gnew(&a, "logits gathered", sizeof(*got) * nv);
 	dst = gnew(&a, "dst", sizeof(*dst) * c->rows);
@@ -1286,7 +1416,7 @@ static int run_lm(const void *vc, int perturb)
 					(float)(top / sqrt((double)c->h) * xn[i] / nrm);
 		}
 	}
-	pack_w(wf, wp, (size_t)c->v * c->h, c->dt);
+	pack_rows(wf, wp, (size_t)c->v, c->h, c->dt);
 	for (int r = 0; r < c->rows; r++) {
 		if (c->dst == DST_ROW)
 			dst[r] = r;
@@ -1300,7 +1430,7 @@ static int run_lm(const void *vc, int perturb)
 	ref_lm_head_argmax(want, ramax, x, nw, wf, c->rows, c->h, c->v, EPS_NORM);
 	if (perturb)
 		x[0] += 3.0f;
-	krnl_lm_head_argmax(x, nw, wp, logits, dst, amax, (uint32_t)c->rows,
+	krnl_lm_head_argmax(KW(x), KW(nw), wp, KW(logits), KW(dst), KW(amax), (uint32_t)c->rows,
 			    (uint32_t)c->h, (uint32_t)c->v, EPS_NORM, c->dt);
 
 	int n = 0;
@@ -1379,6 +1509,310 @@ static void test_lm_head_argmax(void **state)
 }
 
 /* ======================================================================== */
+/* the traffic meter (krnl_mem.h): exact beat counts per port               */
+
+/* Register buffer p of bytes as port i (by the kernel's krnl_abi.h index, as
+ * the emulated card does), rounded out to whole beats. */
+static void mport(struct krnl_meter *m, int i, const void *p, size_t bytes)
+{
+	m->port[i].lo = (uintptr_t)p;
+	m->port[i].hi = (uintptr_t)p + (bytes + KRNL_BEAT_BYTES - 1) / KRNL_BEAT_BYTES *
+					      KRNL_BEAT_BYTES;
+	m->port[i].port = (uint16_t)i;
+	if ((uint32_t)i >= m->n_ports)
+		m->n_ports = (uint32_t)i + 1;
+}
+
+static void mstart(struct krnl_meter *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->n_banks = 0;
+}
+
+/* Port i moved exactly rd beats in and wr beats out. */
+static int mwant(const char *ctx, const char *name, const struct krnl_meter *m, int i,
+		 uint64_t rd, uint64_t wr)
+{
+	if (m->port_beats[i][0] == rd && m->port_beats[i][1] == wr)
+		return 0;
+	fprintf(stderr, "%s: port %s: %llu beats read, %llu written; want %llu, %llu\n", ctx,
+		name, (unsigned long long)m->port_beats[i][0],
+		(unsigned long long)m->port_beats[i][1], (unsigned long long)rd,
+		(unsigned long long)wr);
+	return 1;
+}
+
+static int mnostray(const char *ctx, const struct krnl_meter *m)
+{
+	if (!m->stray_beats[0] && !m->stray_beats[1])
+		return 0;
+	fprintf(stderr, "%s: %llu beats read, %llu written outside every port\n", ctx,
+		(unsigned long long)m->stray_beats[0], (unsigned long long)m->stray_beats[1]);
+	return 1;
+}
+
+#define BEATS(nf) (((uint64_t)(nf) + BEAT_WORDS - 1) / BEAT_WORDS)	/* of nf floats */
+
+static void test_meter(void **state)
+{
+	struct arena a = { .n = 0 };
+	struct rng g = { 7 };
+	struct krnl_meter m;
+	int fails = 0;
+
+	(void)state;
+	/* ---- rmsnorm: x read once, w once, y written once ---- */
+	{
+		enum { R = 16, D = 2048 };
+		float *x = gnew(&a, "x", sizeof(float) * R * D);
+		float *w = gnew(&a, "w", sizeof(float) * D);
+		float *y = gnew(&a, "y", sizeof(float) * R * D);
+		float *other = gnew(&a, "not a port", 64);
+		const char *ctx = "meter rmsnorm";
+
+		fill(&g, x, (size_t)R * D, -1.0, 1.0);
+		fill(&g, w, D, -0.3, 0.5);
+		mstart(&m);
+		mport(&m, RMS_X, x, sizeof(float) * R * D);
+		mport(&m, RMS_W, w, sizeof(float) * D);
+		mport(&m, RMS_Y, y, sizeof(float) * R * D);
+		krnl_meter_cur = &m;
+		krnl_rmsnorm(KW(x), KW(w), KW(y), R, D, EPS_NORM, 1.0f);
+		krnl_meter_cur = NULL;
+		fails += mwant(ctx, "x", &m, RMS_X, (uint64_t)R * D / 16, 0);
+		fails += mwant(ctx, "w", &m, RMS_W, D / 16, 0);
+		fails += mwant(ctx, "y", &m, RMS_Y, 0, (uint64_t)R * D / 16);
+		fails += mnostray(ctx, &m);
+		printf("  %-20s x %llu w %llu y %llu beats, stray %llu\n", "meter rmsnorm",
+		       (unsigned long long)m.port_beats[RMS_X][0],
+		       (unsigned long long)m.port_beats[RMS_W][0],
+		       (unsigned long long)m.port_beats[RMS_Y][1],
+		       (unsigned long long)(m.stray_beats[0] + m.stray_beats[1]));
+
+		/* one more word read by a kernel moves its port by exactly one beat */
+		krnl_meter_cur = &m;
+		krnl_word extra = krnl_rd(KW(x), 5);
+		krnl_meter_cur = NULL;
+		(void)extra;
+		fails += mwant("meter: one extra read", "x", &m, RMS_X, (uint64_t)R * D / 16 + 1, 0);
+		krnl_meter_cur = &m;
+		krnl_wr_f32(KW(y), 3, w, 1);		/* one strobed lane: one beat */
+		krnl_meter_cur = NULL;
+		fails += mwant("meter: one extra write", "y", &m, RMS_Y, 0, (uint64_t)R * D / 16 + 1);
+		krnl_meter_cur = &m;
+		extra = krnl_rd(KW(other), 0);		/* no port: stray */
+		krnl_meter_cur = NULL;
+		if (m.stray_beats[0] != 1 || m.stray_beats[1] != 0) {
+			fprintf(stderr, "meter: a read outside the ports: stray %llu/%llu, want 1/0\n",
+				(unsigned long long)m.stray_beats[0],
+				(unsigned long long)m.stray_beats[1]);
+			fails++;
+		}
+		/* without a meter nothing is counted */
+		krnl_rmsnorm(KW(x), KW(w), KW(y), R, D, EPS_NORM, 1.0f);
+		fails += mwant("meter: detached", "x", &m, RMS_X, (uint64_t)R * D / 16 + 1, 0);
+		arena_free(&a);
+	}
+	/* ---- conv1d_step: taps once; per row x and its state read once, written once ---- */
+	{
+		enum { R = 5, CH = 512, K = 4, XS = 528, NS = 8 };
+		size_t per = (size_t)CH * (K - 1);
+		float *x = gnew(&a, "x", sizeof(float) * R * XS);
+		float *w = gnew(&a, "w", sizeof(float) * CH * K);
+		float *st = gnew(&a, "state", sizeof(float) * NS * per);
+		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
+		const char *ctx = "meter conv1d_step";
+
+		for (int r = 0; r < R; r++)
+			fill(&g, x + (size_t)r * XS, CH, -1.0, 1.0);
+		fill(&g, w, (size_t)CH * K, -0.5, 0.5);
+		fill(&g, st, NS * per, -1.0, 1.0);
+		pick_slots(&g, sl, R, NS);
+		mstart(&m);
+		mport(&m, CONV_X, x, sizeof(float) * ((R - 1) * XS + CH));
+		mport(&m, CONV_W, w, sizeof(float) * CH * K);
+		mport(&m, CONV_STATE, st, sizeof(float) * NS * per);
+		mport(&m, CONV_SLOTS, sl, sizeof(int32_t) * R);
+		krnl_meter_cur = &m;
+		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(sl), R, CH, K, XS);
+		krnl_meter_cur = NULL;
+		fails += mwant(ctx, "x", &m, CONV_X, (uint64_t)R * CH / 16, (uint64_t)R * CH / 16);
+		fails += mwant(ctx, "w", &m, CONV_W, (uint64_t)CH * K / 16, 0);
+		fails += mwant(ctx, "state", &m, CONV_STATE, R * per / 16, R * per / 16);
+		fails += mwant(ctx, "slots", &m, CONV_SLOTS, 1, 0);
+		fails += mnostray(ctx, &m);
+		arena_free(&a);
+	}
+	/* ---- deltanet_step: each state tile read once and written once ---- */
+	{
+		enum { R = 3, NK = 2, NV = 4, DK = 64, DV = 64, NS = 5 };
+		enum { W = 2 * NK * DK + NV * DV, XS = W + 16 };
+		size_t per = (size_t)NV * DK * DV;
+		float *qkv = gnew(&a, "qkv", sizeof(float) * R * XS);
+		float *ba = gnew(&a, "ba", sizeof(float) * R * 2 * NV);
+		float *al = gnew(&a, "a_log", sizeof(float) * NV);
+		float *dtb = gnew(&a, "dt_bias", sizeof(float) * NV);
+		float *st = gnew(&a, "state", sizeof(float) * NS * per);
+		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
+		float *out = gnew(&a, "out", sizeof(float) * R * NV * DV);
+		const char *ctx = "meter deltanet_step";
+
+		for (int r = 0; r < R; r++)
+			fill(&g, qkv + (size_t)r * XS, W, -1.0, 1.0);
+		fill(&g, ba, R * 2 * NV, -2.0, 2.0);
+		fill(&g, al, NV, -1.0, 1.0);
+		fill(&g, dtb, NV, -1.0, 1.0);
+		fill(&g, st, NS * per, -0.1, 0.1);
+		pick_slots(&g, sl, R, NS);
+		mstart(&m);
+		mport(&m, DN_QKV, qkv, sizeof(float) * ((R - 1) * XS + W));
+		mport(&m, DN_BA, ba, sizeof(float) * R * 2 * NV);
+		mport(&m, DN_ALOG, al, sizeof(float) * NV);
+		mport(&m, DN_DTB, dtb, sizeof(float) * NV);
+		mport(&m, DN_STATE, st, sizeof(float) * NS * per);
+		mport(&m, DN_SLOTS, sl, sizeof(int32_t) * R);
+		mport(&m, DN_OUT, out, sizeof(float) * R * NV * DV);
+		krnl_meter_cur = &m;
+		krnl_deltanet_step(KW(qkv), KW(ba), KW(al), KW(dtb), KW(st), KW(sl), KW(out), R, NK,
+				   NV, DK, DV, XS);
+		krnl_meter_cur = NULL;
+		fails += mwant(ctx, "qkv", &m, DN_QKV, (uint64_t)R * W / 16, 0);
+		fails += mwant(ctx, "ba", &m, DN_BA, BEATS(R * 2 * NV), 0);
+		fails += mwant(ctx, "a_log", &m, DN_ALOG, BEATS(NV), 0);
+		fails += mwant(ctx, "dt_bias", &m, DN_DTB, BEATS(NV), 0);
+		fails += mwant(ctx, "state", &m, DN_STATE, R * per / 16, R * per / 16);
+		fails += mwant(ctx, "slots", &m, DN_SLOTS, 1, 0);
+		fails += mwant(ctx, "out", &m, DN_OUT, 0, (uint64_t)R * NV * DV / 16);
+		fails += mnostray(ctx, &m);
+		arena_free(&a);
+	}
+	/* ---- attn_decode: each kv head's prefix read once for its whole group ---- */
+	{
+		enum { R = 2, NH = 8, NKV = 2, HD = 64, RD = 32, MC = 16, NS = 3 };
+		size_t per = (size_t)NKV * MC * HD;
+		float *qg = gnew(&a, "qg", sizeof(float) * R * 2 * NH * HD);
+		float *k = gnew(&a, "k", sizeof(float) * R * NKV * HD);
+		float *v = gnew(&a, "v", sizeof(float) * R * NKV * HD);
+		float *qn = gnew(&a, "q_norm", sizeof(float) * HD);
+		float *kn = gnew(&a, "k_norm", sizeof(float) * HD);
+		float *kc = gnew(&a, "k cache", sizeof(float) * NS * per);
+		float *vc = gnew(&a, "v cache", sizeof(float) * NS * per);
+		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
+		int32_t *ps = gnew(&a, "pos", sizeof(int32_t) * R);
+		float *rope = gnew(&a, "rope", sizeof(float) * R * RD);
+		float *out = gnew(&a, "out", sizeof(float) * R * NH * HD);
+		const char *ctx = "meter attn_decode";
+
+		fill(&g, qg, (size_t)R * 2 * NH * HD, -1.0, 1.0);
+		fill(&g, k, (size_t)R * NKV * HD, -1.0, 1.0);
+		fill(&g, v, (size_t)R * NKV * HD, -1.0, 1.0);
+		fill(&g, qn, HD, -0.3, 0.3);
+		fill(&g, kn, HD, -0.3, 0.3);
+		fill(&g, kc, NS * per, -1.0, 1.0);
+		fill(&g, vc, NS * per, -1.0, 1.0);
+		sl[0] = 2;
+		sl[1] = 0;
+		ps[0] = 11;
+		ps[1] = 4;
+		for (int r = 0; r < R; r++)
+			rope_row(rope + (size_t)r * RD, ps[r], RD, 1e4);
+		mstart(&m);
+		mport(&m, AT_QG, qg, sizeof(float) * R * 2 * NH * HD);
+		mport(&m, AT_K, k, sizeof(float) * R * NKV * HD);
+		mport(&m, AT_V, v, sizeof(float) * R * NKV * HD);
+		mport(&m, AT_QNW, qn, sizeof(float) * HD);
+		mport(&m, AT_KNW, kn, sizeof(float) * HD);
+		mport(&m, AT_KC, kc, sizeof(float) * NS * per);
+		mport(&m, AT_VC, vc, sizeof(float) * NS * per);
+		mport(&m, AT_SLOTS, sl, sizeof(int32_t) * R);
+		mport(&m, AT_POS, ps, sizeof(int32_t) * R);
+		mport(&m, AT_ROPE, rope, sizeof(float) * R * RD);
+		mport(&m, AT_OUT, out, sizeof(float) * R * NH * HD);
+		krnl_meter_cur = &m;
+		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc), KW(vc), KW(sl),
+				 KW(ps), KW(rope), KW(out), R, NH, NKV, HD, RD, EPS_NORM, MC);
+		krnl_meter_cur = NULL;
+		/* prefix 0..pos-1 of every kv head, once; the new entry only written */
+		uint64_t pre = (uint64_t)(ps[0] + ps[1]) * NKV * HD / 16;
+		fails += mwant(ctx, "qg", &m, AT_QG, (uint64_t)R * 2 * NH * HD / 16, 0);
+		fails += mwant(ctx, "k", &m, AT_K, (uint64_t)R * NKV * HD / 16, 0);
+		fails += mwant(ctx, "v", &m, AT_V, (uint64_t)R * NKV * HD / 16, 0);
+		fails += mwant(ctx, "q_norm", &m, AT_QNW, HD / 16, 0);
+		fails += mwant(ctx, "k_norm", &m, AT_KNW, HD / 16, 0);
+		fails += mwant(ctx, "k cache", &m, AT_KC, pre, (uint64_t)R * NKV * HD / 16);
+		fails += mwant(ctx, "v cache", &m, AT_VC, pre, (uint64_t)R * NKV * HD / 16);
+		fails += mwant(ctx, "slots", &m, AT_SLOTS, 1, 0);
+		fails += mwant(ctx, "pos", &m, AT_POS, 1, 0);
+		fails += mwant(ctx, "rope", &m, AT_ROPE, (uint64_t)R * RD / 16, 0);
+		fails += mwant(ctx, "out", &m, AT_OUT, 0, (uint64_t)R * NH * HD / 16);
+		fails += mnostray(ctx, &m);
+		printf("  %-20s k cache %llu beats read (prefixes %d + %d, %d kv heads), %llu written\n",
+		       "meter attn_decode", (unsigned long long)m.port_beats[AT_KC][0], ps[0], ps[1],
+		       NKV, (unsigned long long)m.port_beats[AT_KC][1]);
+		arena_free(&a);
+	}
+	/* ---- moe_router: count once, one beat per chosen expert's list row ---- */
+	{
+		enum { R = 3, NE = 64, TOPK = 4 };
+		float *lg = gnew(&a, "logits", sizeof(float) * R * NE);
+		uint32_t *cnt = gnew(&a, "count", sizeof(uint32_t) * NE);
+		int32_t *list = gnew(&a, "list", sizeof(int32_t) * NE * KRNL_MAX_BATCH);
+		float *lw = gnew(&a, "listw", sizeof(float) * NE * KRNL_MAX_BATCH);
+		const char *ctx = "meter moe_router";
+		uint64_t used = 0;
+
+		fill(&g, lg, (size_t)R * NE, -3.0, 3.0);
+		mstart(&m);
+		mport(&m, RT_LOGITS, lg, sizeof(float) * R * NE);
+		mport(&m, RT_COUNT, cnt, sizeof(uint32_t) * NE);
+		mport(&m, RT_LIST, list, sizeof(int32_t) * NE * KRNL_MAX_BATCH);
+		mport(&m, RT_LISTW, lw, sizeof(float) * NE * KRNL_MAX_BATCH);
+		krnl_meter_cur = &m;
+		krnl_moe_router(KW(lg), KW(cnt), KW(list), KW(lw), R, NE, TOPK, 1);
+		krnl_meter_cur = NULL;
+		for (int e = 0; e < NE; e++)
+			used += cnt[e] > 0;
+		fails += mwant(ctx, "logits", &m, RT_LOGITS, (uint64_t)R * NE / 16, 0);
+		fails += mwant(ctx, "count", &m, RT_COUNT, 0, NE / 16);
+		fails += mwant(ctx, "list", &m, RT_LIST, 0, used);
+		fails += mwant(ctx, "listw", &m, RT_LISTW, 0, used);
+		fails += mnostray(ctx, &m);
+		arena_free(&a);
+	}
+	/* ---- sampler: each logits row read once, params in one burst ---- */
+	{
+		enum { R = 3, V = 1024 };
+		float *lg = gnew(&a, "logits", sizeof(float) * R * V);
+		struct krnl_sample_params *sp = gnew(&a, "params", sizeof(*sp) * R);
+		int32_t *tok = gnew(&a, "token", sizeof(int32_t) * R);
+		float *lp = gnew(&a, "logprob", sizeof(float) * R);
+		const char *ctx = "meter sampler";
+
+		fill(&g, lg, (size_t)R * V, -5.0, 5.0);
+		for (int r = 0; r < R; r++)
+			sp[r] = (struct krnl_sample_params){ .temperature = r ? 0.8f : 0.0f,
+							     .top_p = 0.9f, .top_k = 40,
+							     .seed_lo = 1, .counter = (uint32_t)r,
+							     .src_row = (uint32_t)(R - 1 - r) };
+		mstart(&m);
+		mport(&m, SMP_LOGITS, lg, sizeof(float) * R * V);
+		mport(&m, SMP_PARAMS, sp, sizeof(*sp) * R);
+		mport(&m, SMP_TOKEN, tok, sizeof(int32_t) * R);
+		mport(&m, SMP_LOGPROB, lp, sizeof(float) * R);
+		krnl_meter_cur = &m;
+		krnl_sampler(KW(lg), KW(sp), KW(tok), KW(lp), R, V);
+		krnl_meter_cur = NULL;
+		fails += mwant(ctx, "logits", &m, SMP_LOGITS, (uint64_t)R * V / 16, 0);
+		fails += mwant(ctx, "params", &m, SMP_PARAMS, BEATS(R * sizeof(*sp) / 4), 0);
+		fails += mwant(ctx, "token", &m, SMP_TOKEN, 0, 1);
+		fails += mwant(ctx, "logprob", &m, SMP_LOGPROB, 0, 1);
+		fails += mnostray(ctx, &m);
+		arena_free(&a);
+	}
+	assert_int_equal(fails, 0);
+}
+
+/* ======================================================================== */
 /* the harness itself                                                       */
 
 static void test_harness_selftest(void **state)
@@ -1418,7 +1852,15 @@ static void test_harness_selftest(void **state)
 
 	float *p = gnew(&a, "probe", sizeof(*p) * 10);
 	float *q = gnew(&a, "probe2", sizeof(*q) * 3);
+	assert_int_equal((uintptr_t)p % KRNL_BEAT_BYTES, 0);	/* ports start on a beat */
+	assert_int_equal((uintptr_t)q % KRNL_BEAT_BYTES, 0);
 	assert_int_equal(arena_check(&a, "self"), 0);
+	p[15] = 0.0f;				/* the rest of the last beat is guarded too */
+	assert_int_equal(arena_check(&a, "self"), 1);
+	p[15] = ref_bits_f32(GUARD_WORD);
+	p[16 + GUARD_WORDS - 1] = 0.0f;		/* and the beat after it */
+	assert_int_equal(arena_check(&a, "self"), 1);
+	p[16 + GUARD_WORDS - 1] = ref_bits_f32(GUARD_WORD);
 	assert_int_equal(cmp_bits("self", "bits", p, q, 3), 0);	/* both pattern */
 	p[10] = 0.0f;						/* one past the end */
 	assert_int_equal(arena_check(&a, "self"), 1);
@@ -1452,6 +1894,7 @@ int main(void)
 		cmocka_unit_test(test_moe_router),
 		cmocka_unit_test(test_expert_ffn),
 		cmocka_unit_test(test_lm_head_argmax),
+		cmocka_unit_test(test_meter),
 	};
 
 	return cmocka_run_group_tests_name("kernels", tests, NULL, NULL);

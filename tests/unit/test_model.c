@@ -238,7 +238,8 @@ static void fortune(void **state)
 	char err[256], tn[24], ln[24];
 	uint32_t n;
 
-	assert_int_equal(e->cfg.wdtype, FW_DT_BF16);
+	assert_int_equal(e->cfg.dt_expert, KRNL_FMT_BF16);
+	assert_int_equal(e->cfg.dt_head, KRNL_FMT_BF16);
 	assert_int_equal(st_open_file(&st, ref, err, sizeof(err)), 0);
 	for (int i = 0; i < 3; i++) {
 		snprintf(tn, sizeof(tn), "tokens_%d", i);
@@ -315,7 +316,7 @@ static void experts_fetched_once(void **state)
 	enum { NSEQ = 8, GEN = 6 };
 	struct nc_engine *e = open_model("assets/tiny-a");
 	const struct fw_model_cfg *c = &e->cfg;
-	uint64_t eb = 3ull * c->hidden * c->moe_inter * 4;
+	uint64_t eb = krnl_expert_bytes(c->dt_expert, c->hidden, c->moe_inter);
 	uint32_t slot;
 	struct shim_stats st;
 	struct fw_res r;

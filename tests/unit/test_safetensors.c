@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include "host/model/safetensors.h"
+#include "host/model/st_write.h"
+
+#include <cjson/cJSON.h>
 
 static char tmpdir[64];
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
@@ -707,6 +710,480 @@ static void test_fortune(void **state)
 	st_close(&s);
 }
 
+/* ---- __metadata__ and FP8 block-scaled weights -------------------------- */
+
+static void test_metadata(void **state)
+{
+	static const char ha[] =
+		"{\"__metadata__\":{\"format\":\"pt\",\"k\":\"first\",\"k\":\"second\",\"only_a\":\"x\"},"
+		"\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}";
+	static const char hb[] =
+		"{\"u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+		"\"__metadata__\":{\"format\":\"np\",\"k\":\"b\",\"only_b\":\"y\",\"\":\"empty key\"}}";
+	static const char hbad[] =
+		"{\"__metadata__\":{\"new\":\"z\"},\"w\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1]}}";
+	static const char hbadmd[] =
+		"{\"__metadata__\":{\"ok\":\"1\",\"n\":5}}";
+	static const char honly[] = "{\"__metadata__\":{\"z\":\"1\"}}";
+	struct st_set s = { 0 };
+	uint8_t *a, *b, *c, *d, *e;
+	char err[256], dir[64], path[256];
+	size_t la, lb, lc, ld, le;
+
+	assert_null(st_meta(&s, "format"));
+	assert_null(st_meta(NULL, "format"));
+	a = image(ha, strlen(ha), 1, &la);
+	b = image(hb, strlen(hb), 1, &lb);
+	c = image(hbad, strlen(hbad), 1, &lc);
+	d = image(hbadmd, strlen(hbadmd), 0, &ld);
+	e = image(honly, strlen(honly), 0, &le);
+	assert_int_equal(st_parse(&s, a, la, 0, "a.st", err, sizeof(err)), 0);
+	assert_int_equal(s.nmeta, 4);
+	assert_string_equal(st_meta(&s, "k"), "first");	/* first in the header */
+	assert_string_equal(st_meta(&s, "format"), "pt");
+	assert_null(st_meta(&s, "only_b"));
+	assert_null(st_meta(&s, NULL));
+	assert_int_equal(st_parse(&s, b, lb, 1, "b.st", err, sizeof(err)), 0);
+	assert_int_equal(s.nmeta, 8);
+	assert_string_equal(st_meta(&s, "format"), "pt");	/* the first file's */
+	assert_string_equal(st_meta(&s, "k"), "first");
+	assert_string_equal(st_meta(&s, "only_a"), "x");
+	assert_string_equal(st_meta(&s, "only_b"), "y");
+	assert_string_equal(st_meta(&s, ""), "empty key");
+	for (size_t i = 1; i < s.nmeta; i++)
+		assert_true(strcmp(s.meta[i - 1].key, s.meta[i].key) <= 0);
+	/* a file that fails leaves the metadata as it was */
+	assert_int_equal(st_parse(&s, c, lc, 2, "c.st", err, sizeof(err)), -ST_ERR_TENSOR);
+	assert_int_equal(st_parse(&s, d, ld, 2, "d.st", err, sizeof(err)), -ST_ERR_HEADER);
+	assert_non_null(strstr(err, "__metadata__ 'n' is not a string"));
+	assert_int_equal(s.nmeta, 8);
+	assert_null(st_meta(&s, "new"));
+	assert_null(st_meta(&s, "ok"));
+	/* metadata alone is a file too */
+	assert_int_equal(st_parse(&s, e, le, 3, "e.st", err, sizeof(err)), 0);
+	assert_string_equal(st_meta(&s, "z"), "1");
+	assert_int_equal(st_count(&s), 2);
+	st_close(&s);
+	assert_null(st_meta(&s, "z"));
+	assert_int_equal(s.nmeta, 0);
+	free(a);
+	free(b);
+	free(c);
+	free(d);
+	free(e);
+	/* through st_open_dir: the writer of write_syn() sets format = pt */
+	subdir(dir, sizeof(dir), "meta");
+	write_syn("meta/model.safetensors", syns, 2, 0);
+	path_in(path, sizeof(path), dir);
+	assert_int_equal(st_open_dir(&s, path, err, sizeof(err)), 0);
+	assert_string_equal(st_meta(&s, "format"), "pt");
+	st_close(&s);
+}
+
+/* Independent E4M3 -> float through ldexp. */
+static float ref_e4m3(uint8_t b)
+{
+	int e = (b >> 3) & 15, m = b & 7;
+	double v;
+
+	if (e == 15 && m == 7)
+		return NAN;
+	v = e ? ldexp(8 + m, e - 10) : ldexp(m, -9);
+	return (float)((b & 0x80) ? -v : v);
+}
+
+/* Tensors laid out back to back in one image, header built here. */
+struct fp8_ent {
+	const char *name, *dtype;
+	int ndim;
+	uint64_t shape[2];
+	const void *bytes;
+	size_t n;
+};
+
+static uint8_t *fp8_image(const struct fp8_ent *v, int n, size_t *len)
+{
+	char hdr[4096], *p = hdr;
+	size_t off = 0, dlen = 0, hl;
+	uint8_t *b;
+	int i, j;
+
+	for (i = 0; i < n; i++)
+		dlen += v[i].n;
+	p += sprintf(p, "{");
+	for (i = 0; i < n; i++) {
+		p += sprintf(p, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", i ? "," : "", v[i].name,
+			     v[i].dtype);
+		for (j = 0; j < v[i].ndim; j++)
+			p += sprintf(p, "%s%llu", j ? "," : "", (unsigned long long)v[i].shape[j]);
+		p += sprintf(p, "],\"data_offsets\":[%zu,%zu]}", off, off + v[i].n);
+		off += v[i].n;
+	}
+	p += sprintf(p, "}");
+	hl = strlen(hdr);
+	b = image(hdr, hl, dlen, len);
+	for (i = 0, off = 0; i < n; i++) {
+		memcpy(b + 8 + hl + off, v[i].bytes, v[i].n);
+		off += v[i].n;
+	}
+	return b;
+}
+
+static void test_fp8(void **state)
+{
+	static const uint8_t w[15] = {
+		0x38, 0x40, 0xb8, 0x01, 0x7e,	/* 1, 2, -1, 2^-9, 448 */
+		0x00, 0x80, 0x08, 0x07, 0xfe,	/* 0, -0, 2^-6, 7 * 2^-9, -448 */
+		0x39, 0x30, 0x48, 0x7f, 0x3c,	/* 1.125, 0.5, 4, NaN, 1.5 */
+	};
+	static const float wscale[6] = { 1.0f, 2.0f, 4.0f, 0.5f, 8.0f, 16.0f };	/* [2][3] */
+	static const float want[15] = {
+		1.0f, 2.0f, -2.0f, 0x1p-9f * 2.0f, 448.0f * 4.0f,
+		0.0f, -0.0f, 0x1p-6f * 2.0f, 7 * 0x1p-9f * 2.0f, -448.0f * 4.0f,
+		1.125f * 0.5f, 0.5f * 0.5f, 4.0f * 8.0f, NAN, 1.5f * 16.0f,
+	};
+	static uint8_t v[390];
+	static const uint16_t vscale[2] = { 0x3e80, 0x4040 };	/* bf16 0.25, 3.0 */
+	static const uint8_t bad[4] = { 0x38, 0x38, 0x38, 0x38 };
+	static const float badscale[2] = { 1.0f, 1.0f };
+	static const int32_t iscale[1] = { 1 };
+	static const uint16_t h[2] = { 0x3c00, 0xc000 };	/* f16 1, -2 */
+	static const uint8_t e5[4] = { 0x3c, 0x7b, 0x01, 0xc0 };	/* 1, 57344, 2^-16, -2 */
+	const struct fp8_ent ents[] = {
+		{ "w.weight", "F8_E4M3", 2, { 3, 5 }, w, sizeof(w) },
+		{ "w.weight_scale_inv", "F32", 2, { 2, 3 }, wscale, sizeof(wscale) },
+		{ "v.weight", "F8_E4M3", 2, { 130, 3 }, v, sizeof(v) },
+		{ "v.weight_scale_inv", "BF16", 2, { 2, 1 }, vscale, sizeof(vscale) },
+		{ "bad.weight", "F8_E4M3", 2, { 2, 2 }, bad, sizeof(bad) },
+		{ "bad.weight_scale_inv", "F32", 2, { 1, 2 }, badscale, sizeof(badscale) },
+		{ "lone.weight", "F8_E4M3", 2, { 1, 4 }, bad, sizeof(bad) },
+		{ "vec", "F8_E4M3", 1, { 4 }, bad, sizeof(bad) },
+		{ "vec_scale_inv", "F32", 1, { 1 }, badscale, 4 },
+		{ "int.weight", "F8_E4M3", 2, { 1, 1 }, bad, 1 },
+		{ "int.weight_scale_inv", "I32", 2, { 1, 1 }, iscale, sizeof(iscale) },
+		{ "e5.weight", "F8_E5M2", 2, { 1, 4 }, e5, sizeof(e5) },
+		{ "e5.weight_scale_inv", "F32", 2, { 1, 1 }, badscale, 4 },
+		{ "h", "F16", 1, { 2 }, h, sizeof(h) },
+	};
+	struct st_set s = { 0 };
+	const struct st_tensor *t;
+	float got[390];
+	char err[256];
+	size_t len, i;
+	uint8_t *b;
+
+	/* the decoder, every byte */
+	for (i = 0; i < 256; i++) {
+		float x = st_f8e4m3_to_f32((uint8_t)i), r = ref_e4m3((uint8_t)i);
+
+		if (isnan(r))
+			assert_true(isnan(x));
+		else if (memcmp(&x, &r, 4))
+			fail_msg("E4M3 0x%02zx: %.9g, want %.9g", i, (double)x, (double)r);
+	}
+	assert_true(st_f8e4m3_to_f32(0x38) == 1.0f);
+	assert_true(st_f8e4m3_to_f32(0x40) == 2.0f);
+	assert_true(st_f8e4m3_to_f32(0xb8) == -1.0f);
+	assert_true(st_f8e4m3_to_f32(0x01) == 0x1p-9f);
+	assert_true(st_f8e4m3_to_f32(0x7e) == 448.0f);
+	assert_true(isnan(st_f8e4m3_to_f32(0x7f)) && isnan(st_f8e4m3_to_f32(0xff)));
+	assert_true(st_f8e5m2_to_f32(0x3c) == 1.0f);
+	assert_true(st_f8e5m2_to_f32(0x7b) == 57344.0f);
+	assert_true(isinf(st_f8e5m2_to_f32(0x7c)));
+	assert_true(st_f8e5m2_to_f32(0x01) == 0x1p-16f);
+
+	memset(v, 0x38, sizeof(v));
+	b = fp8_image(ents, (int)(sizeof(ents) / sizeof(ents[0])), &len);
+	if (st_parse(&s, b, len, 0, "fp8.st", err, sizeof(err)))
+		fail_msg("%s", err);
+	t = st_find(&s, "w.weight");
+	assert_int_equal(t->dtype, ST_F8_E4M3);
+	assert_int_equal(st_dtype_size(t->dtype), 1);
+	assert_int_equal(st_numel(t), 15);
+	/* plain st_read_f32 still refuses FP8 */
+	assert_int_equal(st_read_f32(t, 0, 1, got), -ST_ERR_DTYPE);
+	/* block 2: scale [2][3] */
+	assert_int_equal(st_read_f32_fp8(&s, t, 0, 15, got, 2), 0);
+	for (i = 0; i < 15; i++) {
+		if (isnan(want[i]) ? !isnan(got[i]) : memcmp(&got[i], &want[i], 4))
+			fail_msg("w[%zu] = %.9g, want %.9g", i, (double)got[i], (double)want[i]);
+	}
+	/* a window across rows and scale blocks */
+	assert_int_equal(st_read_f32_fp8(&s, t, 4, 7, got, 2), 0);
+	for (i = 0; i < 7; i++)
+		assert_true(memcmp(&got[i], &want[4 + i], 4) == 0);
+	assert_int_equal(st_read_f32_fp8(&s, t, 15, 0, got, 2), 0);
+	assert_int_equal(st_read_f32_fp8(&s, t, 15, 1, got, 2), -ST_ERR_RANGE);
+	assert_int_equal(st_read_f32_fp8(&s, t, 1, 15, got, 2), -ST_ERR_RANGE);
+	assert_int_equal(st_read_f32_fp8(&s, t, UINT64_MAX, 2, got, 2), -ST_ERR_RANGE);
+	/* the scale does not fit the block: [2][3] is not [1][1] */
+	assert_int_equal(st_read_f32_fp8(&s, t, 0, 1, got, 128), -ST_ERR_SCALE);
+	assert_int_equal(st_read_f32_fp8(&s, t, 0, 1, got, 0), -ST_ERR_SCALE);
+	/* default block 128, BF16 scale: rows 0..127 x 0.25, 128..129 x 3 */
+	t = st_find(&s, "v.weight");
+	assert_int_equal(st_read_f32_fp8(&s, t, 0, 390, got, 0), 0);
+	for (i = 0; i < 390; i++)
+		assert_true(got[i] == (i < 128 * 3 ? 0.25f : 3.0f));
+	assert_int_equal(st_read_f32_fp8(&s, t, 380, 10, got, 128), 0);
+	assert_true(got[3] == 0.25f && got[4] == 3.0f);
+	/* errors: wrong scale shape, no scale, not 2-D, scale not a float */
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "bad.weight"), 0, 4, got, 2),
+			 -ST_ERR_SCALE);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "bad.weight"), 0, 4, got, 1),
+			 -ST_ERR_SCALE);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "lone.weight"), 0, 4, got, 0),
+			 -ST_ERR_SCALE);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "vec"), 0, 4, got, 0),
+			 -ST_ERR_SCALE);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "int.weight"), 0, 1, got, 0),
+			 -ST_ERR_SCALE);
+	assert_true(strlen(st_strerror(-ST_ERR_SCALE)) > 5);
+	/* E5M2 */
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "e5.weight"), 0, 4, got, 0), 0);
+	assert_true(got[0] == 1.0f && got[1] == 57344.0f && got[2] == 0x1p-16f &&
+		    got[3] == -2.0f);
+	/* other dtypes read as st_read_f32 reads them */
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "h"), 0, 2, got, 0), 0);
+	assert_true(got[0] == 1.0f && got[1] == -2.0f);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "h"), 1, 2, got, 0), -ST_ERR_RANGE);
+	assert_int_equal(st_read_f32_fp8(&s, st_find(&s, "int.weight_scale_inv"), 0, 1, got, 0),
+			 -ST_ERR_DTYPE);
+	st_close(&s);
+	free(b);
+}
+
+/* ---- st_write: what the writer writes, the parser reads ----------------- */
+
+/* The byte a write test expects at offset i of tensor `name`. */
+static uint8_t wr_byte(const char *name, uint64_t i)
+{
+	return (uint8_t)(strlen(name) * 31 + i * 7 + (i >> 9));
+}
+
+struct wr_ctx {
+	size_t calls;
+	uint64_t next;		/* the offset the next call must ask for */
+	const char *cur;	/* the tensor being filled */
+	int fail_on;		/* fail the call with this index (0: never) */
+};
+
+static int wr_fill(void *ctx, const struct st_wtensor *t, uint64_t off, void *buf, uint64_t n)
+{
+	struct wr_ctx *c = ctx;
+	uint8_t *p = buf;
+	uint64_t i;
+
+	if (!off)
+		c->cur = t->name;
+	assert_ptr_equal(c->cur, t->name);
+	assert_int_equal(off, off ? c->next : 0);
+	assert_true(n > 0 && n <= ST_WRITE_CHUNK && off + n <= t->nbytes);
+	c->next = off + n;
+	if (++c->calls == (size_t)c->fail_on)
+		return -1;
+	for (i = 0; i < n; i++)
+		p[i] = wr_byte(t->name, off + i);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	enum st_dtype dt;
+	int ndim;
+	uint64_t shape[4];
+} wrs[] = {
+	{ "model.layers.0.mlp.gate.weight", ST_BF16, 2, { 9, 11 } },
+	{ "b.conv", ST_F32, 3, { 5, 1, 4 } },
+	{ "a.four", ST_I64, 4, { 2, 3, 1, 2 } },
+	{ "scalar", ST_F16, 0, { 0 } },
+	{ "empty", ST_F32, 2, { 0, 7 } },
+	{ "odd.u8", ST_U8, 1, { 13 } },
+	{ "big", ST_U8, 1, { ST_WRITE_CHUNK + 1000 } },	/* two chunks */
+};
+#define NWR ((int)(sizeof(wrs) / sizeof(wrs[0])))
+
+static void wr_build(struct st_writer *w)
+{
+	char err[256];
+	int i;
+
+	for (i = 0; i < NWR; i++)
+		assert_int_equal(st_writer_add(w, wrs[i].name, wrs[i].dt, wrs[i].ndim,
+					       wrs[i].shape, err, sizeof(err)), i);
+	assert_int_equal(st_writer_meta(w, "format", "np", err, sizeof(err)), 0);
+	assert_int_equal(st_writer_meta(w, "note", "a \"quoted\" value", err, sizeof(err)), 0);
+	assert_int_equal(st_writer_meta(w, "format", "pt", err, sizeof(err)), 0);
+}
+
+/* Header as written: length a multiple of 8, space padding, keys in insertion order. */
+static void wr_check_header(const char *path)
+{
+	uint8_t le[8];
+	uint64_t n = 0;
+	char *h;
+	cJSON *root, *md, *c;
+	FILE *f = fopen(path, "rb");
+	int i = 0;
+
+	assert_non_null(f);
+	assert_int_equal(fread(le, 1, 8, f), 8);
+	for (int k = 7; k >= 0; k--)
+		n = n << 8 | le[k];
+	assert_int_equal(n % 8, 0);
+	h = malloc(n + 1);
+	assert_non_null(h);
+	assert_int_equal(fread(h, 1, n, f), n);
+	h[n] = 0;
+	fclose(f);
+	assert_int_equal(h[0], '{');
+	root = cJSON_Parse(h);
+	assert_non_null(root);
+	md = cJSON_GetObjectItemCaseSensitive(root, "__metadata__");
+	assert_ptr_equal(root->child, md);
+	assert_int_equal(cJSON_GetArraySize(md), 2);
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(md, "format")->valuestring, "pt");
+	assert_string_equal(cJSON_GetObjectItemCaseSensitive(md, "note")->valuestring,
+			    "a \"quoted\" value");
+	for (c = md->next; c; c = c->next)
+		assert_string_equal(c->string, wrs[i++].name);
+	assert_int_equal(i, NWR);
+	cJSON_Delete(root);
+	free(h);
+}
+
+static void test_write_roundtrip(void **state)
+{
+	struct st_writer w = { 0 };
+	struct st_set s = { 0 };
+	struct wr_ctx c = { 0 };
+	char err[256], path[256], tmp[300];
+	uint64_t expect = 0;
+	struct stat sb;
+	int i, d;
+
+	wr_build(&w);
+	path_in(path, sizeof(path), "written.safetensors");
+	assert_int_equal(st_writer_write(&w, path, wr_fill, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.calls, NWR);	/* "empty" never asked, "big" twice */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal((uint64_t)sb.st_size, st_writer_file_bytes(&w));
+	wr_check_header(path);
+	if (st_open_file(&s, path, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(st_count(&s), NWR);
+	for (i = 0; i < NWR; i++) {
+		const struct st_tensor *t = st_find(&s, wrs[i].name);
+		const uint8_t *p;
+		uint64_t nb = st_dtype_size(wrs[i].dt);
+
+		assert_non_null(t);
+		assert_int_equal(t->dtype, wrs[i].dt);
+		assert_int_equal(t->ndim, wrs[i].ndim);
+		for (d = 0; d < wrs[i].ndim; d++) {
+			assert_int_equal(t->shape[d], wrs[i].shape[d]);
+			nb *= wrs[i].shape[d];
+		}
+		assert_int_equal(t->nbytes, nb);
+		assert_int_equal(w.t[i].begin, expect);	/* laid out in insertion order */
+		expect += nb;
+		p = t->data;
+		for (uint64_t k = 0; k < nb; k++)
+			if (p[k] != wr_byte(wrs[i].name, k))
+				fail_msg("%s: byte %llu differs", wrs[i].name,
+					 (unsigned long long)k);
+	}
+	st_close(&s);
+	/* zero fill when no callback is given */
+	assert_int_equal(st_writer_write(&w, path, NULL, NULL, err, sizeof(err)), 0);
+	assert_int_equal(st_open_file(&s, path, err, sizeof(err)), 0);
+	assert_int_equal(((const uint8_t *)st_find(&s, "odd.u8")->data)[12], 0);
+	st_close(&s);
+	st_writer_free(&w);
+	st_writer_free(&w);	/* twice is fine */
+}
+
+static void test_write_errors(void **state)
+{
+	static const uint64_t shape[5] = { 1, 2, 3, 4, 5 };
+	struct st_writer w = { 0 };
+	struct wr_ctx c = { .fail_on = NWR };	/* the second chunk of "big" */
+	char err[256], path[256], tmp[300];
+
+	assert_int_equal(st_writer_add(&w, "", ST_F32, 1, shape, err, sizeof(err)),
+			 -ST_ERR_TENSOR);
+	assert_int_equal(st_writer_add(&w, "__metadata__", ST_F32, 1, shape, err, sizeof(err)),
+			 -ST_ERR_TENSOR);
+	assert_int_equal(st_writer_add(&w, "x", ST_F32, 5, shape, err, sizeof(err)),
+			 -ST_ERR_TENSOR);
+	assert_int_equal(st_writer_add(&w, "x", ST_NDTYPES, 1, shape, err, sizeof(err)),
+			 -ST_ERR_TENSOR);
+	assert_int_equal(st_writer_add(&w, "x", ST_F32, 2,
+				       (const uint64_t[]){ 1ull << 40, 1ull << 40 }, err,
+				       sizeof(err)), -ST_ERR_TENSOR);
+	assert_non_null(strstr(err, "overflows"));
+	assert_int_equal(st_writer_meta(&w, "", "v", err, sizeof(err)), -ST_ERR_HEADER);
+	assert_int_equal(w.count, 0);
+	/* a failing data source leaves neither the file nor its .tmp */
+	wr_build(&w);
+	path_in(path, sizeof(path), "failed.safetensors");
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_int_equal(st_writer_write(&w, path, wr_fill, &c, err, sizeof(err)),
+			 -ST_ERR_IO);
+	assert_non_null(strstr(err, "'big'"));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(st_writer_write(&w, "/nonexistent/dir/x.safetensors", NULL, NULL, err,
+					 sizeof(err)), -ST_ERR_IO);
+	/* a name added twice is caught before anything is written */
+	assert_int_equal(st_writer_add(&w, "b.conv", ST_F32, 1, shape, err, sizeof(err)), NWR);
+	assert_int_equal(st_writer_write(&w, path, NULL, NULL, err, sizeof(err)), -ST_ERR_DUP);
+	assert_non_null(strstr(err, "'b.conv'"));
+	assert_int_equal(access(path, F_OK), -1);
+	st_writer_free(&w);
+	assert_int_equal(w.count, 0);
+}
+
+static void test_f32_to_f16(void **state)
+{
+	uint32_t h;
+	float f;
+
+	assert_int_equal(st_f32_to_f16(1.0f), 0x3c00);
+	assert_int_equal(st_f32_to_f16(-2.0f), 0xc000);
+	assert_int_equal(st_f32_to_f16(65504.0f), 0x7bff);
+	assert_int_equal(st_f32_to_f16(65519.0f), 0x7bff);
+	assert_int_equal(st_f32_to_f16(65520.0f), 0x7c00);	/* rounds to inf */
+	assert_int_equal(st_f32_to_f16(1e10f), 0x7c00);
+	assert_int_equal(st_f32_to_f16(-INFINITY), 0xfc00);
+	assert_int_equal(st_f32_to_f16(1.0f + 0x1p-11f), 0x3c00);	/* tie: even */
+	assert_int_equal(st_f32_to_f16(1.0f + 3 * 0x1p-11f), 0x3c02);	/* tie: even */
+	assert_int_equal(st_f32_to_f16(1.0f + 0x1p-11f + 0x1p-20f), 0x3c01);
+	assert_int_equal(st_f32_to_f16(0x1p-25f), 0x0000);	/* tie with 0 */
+	assert_int_equal(st_f32_to_f16(0x1.01p-25f), 0x0001);
+	assert_int_equal(st_f32_to_f16(3 * 0x1p-25f), 0x0002);	/* tie: even */
+	assert_int_equal(st_f32_to_f16(0x1.ffcp-15f), 0x0400);	/* carries into a normal */
+	assert_int_equal(st_f32_to_f16(1e-30f), 0x0000);
+	assert_int_equal(st_f32_to_f16(-0.0f), 0x8000);
+	h = st_f32_to_f16(NAN);
+	assert_true((h & 0x7c00) == 0x7c00 && (h & 0x3ff));
+	/* every finite half survives half -> float -> half */
+	for (h = 0; h < 0x10000; h++) {
+		if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff))
+			continue;
+		f = st_f16_to_f32((uint16_t)h);
+		assert_int_equal(st_f32_to_f16(f), h);
+	}
+	/* and halfway between neighbours, ties go to the even one */
+	for (h = 0; h < 0x7bff; h++) {
+		double mid = ((double)st_f16_to_f32((uint16_t)h) +
+			      st_f16_to_f32((uint16_t)(h + 1))) / 2;
+
+		assert_int_equal(st_f32_to_f16((float)mid), (h & 1) ? h + 1 : h);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -720,6 +1197,11 @@ int main(void)
 		cmocka_unit_test(test_f16),
 		cmocka_unit_test(test_tiny_a),
 		cmocka_unit_test(test_fortune),
+		cmocka_unit_test(test_write_roundtrip),
+		cmocka_unit_test(test_write_errors),
+		cmocka_unit_test(test_f32_to_f16),
+		cmocka_unit_test(test_metadata),
+		cmocka_unit_test(test_fp8),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

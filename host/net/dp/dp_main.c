@@ -50,7 +50,7 @@ static void on_signal(int sig)
 }
 
 struct serve_opts {
-	const char *model, *card, *board;
+	const char *model, *card, *board, *quant;
 	uint16_t port, http_port;
 	uint32_t ip;		/* network order */
 	uint32_t queue, ctx;
@@ -62,7 +62,7 @@ static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard serve: %s (usage: nextcard serve [EAL args] -- --model DIR"
 		" [--port UDP] [--ip A.B.C.D] [--queue N] [--card emu|xrt[:N]] [--board DTB]"
-		" [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS]"
+		" [--quant int8|int4[:G]|SPEC] [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS]"
 		" [--inject-loss-pct N (tests: lose N%% of rx and tx frames)])\n", why);
 	return 2;
 }
@@ -77,6 +77,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "queue", required_argument, NULL, 'q' },
 		{ "card", required_argument, NULL, 'c' },
 		{ "board", required_argument, NULL, 'b' },
+		{ "quant", required_argument, NULL, 'Q' },
 		{ "ctx", required_argument, NULL, 'x' },
 		{ "http-port", required_argument, NULL, 'H' },
 		{ "exit-after-idle-ms", required_argument, NULL, 'E' },
@@ -96,6 +97,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		case 'm': o->model = optarg; break;
 		case 'c': o->card = optarg; break;
 		case 'b': o->board = optarg; break;
+		case 'Q': o->quant = optarg; break;
 		case 'p':
 			if (nc_parse_u64(optarg, 1, 65535, &v))
 				return usage("--port wants 1..65535");
@@ -408,7 +410,7 @@ int cmd_serve(int argc, char **argv)
 	d->port_id = 0;
 	RTE_ETH_FOREACH_DEV(d->port_id)
 		break;
-	if (dp_card_open(&d->card, o.model, o.card, o.board, o.ctx, o.queue, lcore_mask(),
+	if (dp_card_open(&d->card, o.model, o.card, o.board, o.quant, o.ctx, o.queue, lcore_mask(),
 			 dp_card_event, err, sizeof(err))) {
 		fprintf(stderr, "nextcard serve: model %s: %s\n", o.model, err);
 		goto out;
