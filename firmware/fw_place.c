@@ -291,6 +291,9 @@ static int check_cfg(struct fw *fw)
 	      "linear attention heads/dims (%u x %u/%u) exceed the kernel", c->lin_nv, c->lin_dk, c->lin_dv);
 	CHECK(c->lin_nv * c->lin_dv <= KRNL_MAX_HIDDEN, "linear value width %u too wide", c->lin_nv * c->lin_dv);
 	CHECK(2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv <= KRNL_MAX_CHAN, "conv channels exceed %u", KRNL_MAX_CHAN);
+	CHECK((2 * c->lin_nk * c->lin_dk) % 16 == 0 && (c->lin_nv * c->lin_dv) % 16 == 0,
+	      "linear attention widths %u/%u not multiples of 16 (z starts on a 64-byte beat)",
+	      2 * c->lin_nk * c->lin_dk, c->lin_nv * c->lin_dv);
 	CHECK(c->conv_k >= 2 && c->conv_k <= KRNL_MAX_CONV_K, "linear_conv_kernel_dim %u out of 2..%u", c->conv_k, KRNL_MAX_CONV_K);
 	CHECK(c->n_kv_heads && c->n_heads % c->n_kv_heads == 0, "attention heads %u not a multiple of kv heads %u", c->n_heads, c->n_kv_heads);
 	CHECK(c->n_heads / c->n_kv_heads <= 16, "more than 16 query heads per kv head (%u)", c->n_heads / c->n_kv_heads);

@@ -10,7 +10,7 @@ build/tools/hls_lint: tools/hls_lint.c
 	$(CC) $(REL_FLAGS) -o $@ $<
 
 hls-lint: build/tools/hls_lint
-	build/tools/hls_lint $(filter-out hls_kernels/krnl_names.c,$(wildcard hls_kernels/*.c))
+	build/tools/hls_lint $(filter-out hls_kernels/krnl_names.c hls_kernels/krnl_meter.c hls_kernels/krnl_cycles.c,$(wildcard hls_kernels/*.c))
 
 # xclbin: v++ -c per kernel, v++ -l with board/<BOARD>.cfg, for a card.
 #   make xclbin BOARD=u55c [VPP_TARGET=hw|hw_emu] [PLATFORM=<xpfm or name>]
@@ -18,7 +18,7 @@ hls-lint: build/tools/hls_lint
 BOARD      ?= u55c
 VPP        ?= v++
 VPP_TARGET ?= hw
-HLS_KERNEL_SRCS = $(filter-out hls_kernels/krnl_names.c,$(wildcard hls_kernels/krnl_*.c))
+HLS_KERNEL_SRCS = $(filter-out hls_kernels/krnl_names.c hls_kernels/krnl_meter.c hls_kernels/krnl_cycles.c,$(wildcard hls_kernels/krnl_*.c))
 HLS_XO_DIR = build/xo/$(BOARD)
 XCLBIN_OUT = build/xclbin/$(BOARD).xclbin
 # platform= from the cfg (generated from the DTB), unless given

@@ -199,52 +199,72 @@ static inline float krnl_bf16_f32(uint16_t h)
 
 static inline float krnl_f16_f32(uint16_t h)
 {
-	uint32_t s = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-	union { uint32_t u; float f; } v;
+	/* exponent and mantissa moved into f32 position, rescaled by 2^112:
+	 * exact for normals and subnormals alike, and branch-free */
+	union { uint32_t u; float f; } v = { .u = (uint32_t)(h & 0x7fff) << 13 };
+	union { uint32_t u; float f; } r;
 
-	if (e == 0) {			/* zero or subnormal: m * 2^-24 */
-		v.f = (float)m * 5.9604644775390625e-8f;
-		v.u |= s;
-		return v.f;
-	}
-	if (e == 31)
-		v.u = s | 0x7f800000u | (m << 13);
-	else
-		v.u = s | ((e + 112) << 23) | (m << 13);
-	return v.f;
+	r.f = v.f * 0x1p112f;
+	if ((h & 0x7c00) == 0x7c00)	/* inf / NaN */
+		r.u = 0x7f800000u | (uint32_t)(h & 0x3ff) << 13;
+	r.u |= (uint32_t)(h & 0x8000) << 16;
+	return r.f;
 }
 
-/* The KRNL_MAX_EPB values of one beat of a row, widened (and dequantized by the
- * group scales sc[] of the row, indexed from element c0). */
-static inline void krnl_unpack(const krnl_word *w, uint32_t fmt, uint32_t group,
-			       const float *sc, uint32_t c0, float *v)
+/* Inlined at each call so a constant format specializes the datapath. */
+#if defined(__GNUC__) && !defined(__SYNTHESIS__)
+#define KRNL_ALWAYS __attribute__((always_inline))
+#else
+#define KRNL_ALWAYS
+#endif
+
+/* The epb values of one beat of a row in format fmt, widened (and, for the
+ * integer formats, times the scale of their group: sc[] holds the row's
+ * scales, c0 is the beat's first column, 2^gsh the group). */
+static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, const float *sc, uint32_t c0,
+			     uint32_t gsh, float *v)
 {
-	const uint8_t *b = (const uint8_t *)w->u;
+#pragma HLS INLINE
+	uint16_t h[32];
+	int8_t q[64];
+	uint8_t nib[64];
 
 	switch (fmt) {
 	case KRNL_FMT_F32:
-		for (uint32_t j = 0; j < 16; j++)
-			v[j] = krnl_lane_f32(w, j);
+		memcpy(v, w->u, KRNL_BEAT_BYTES);
 		break;
 	case KRNL_FMT_BF16:
+		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
-			v[j] = krnl_bf16_f32((uint16_t)(b[2 * j] | b[2 * j + 1] << 8));
+			v[j] = krnl_bf16_f32(h[j]);
 		break;
 	case KRNL_FMT_F16:
+		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
-			v[j] = krnl_f16_f32((uint16_t)(b[2 * j] | b[2 * j + 1] << 8));
+			v[j] = krnl_f16_f32(h[j]);
 		break;
 	case KRNL_FMT_INT8:
+		memcpy(q, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 64; j++)
-			v[j] = (float)(int8_t)b[j] * sc[(c0 + j) / group];
+			v[j] = (float)q[j] * sc[(c0 + j) >> gsh];
 		break;
-	default:	/* KRNL_FMT_INT4: low nibble first */
-		for (uint32_t j = 0; j < 128; j++) {
-			int32_t q = (b[j / 2] >> (4 * (j & 1))) & 0xf;
-			v[j] = (float)(q - ((q & 8) << 1)) * sc[(c0 + j) / group];
+	default:	/* KRNL_FMT_INT4: element 2i low nibble of byte i */
+		memcpy(nib, w->u, KRNL_BEAT_BYTES);
+		for (uint32_t j = 0; j < 64; j++) {
+			int32_t lo = nib[j] & 0xf, hi = nib[j] >> 4;
+			v[2 * j] = (float)(lo - ((lo & 8) << 1)) * sc[(c0 + 2 * j) >> gsh];
+			v[2 * j + 1] = (float)(hi - ((hi & 8) << 1)) * sc[(c0 + 2 * j + 1) >> gsh];
 		}
 		break;
 	}
+}
+
+/* log2 of a group of 32, 64 or 128 (0 for the float formats). */
+static inline uint32_t krnl_group_shift(uint32_t dt)
+{
+	uint32_t g = KRNL_DT_GROUP(dt);
+
+	return g == 32 ? 5 : g == 64 ? 6 : g == 128 ? 7 : 0;
 }
 
 /* The group scales that open a quantized row at beat wb into sc[]; scales of
@@ -272,25 +292,57 @@ scales:
 	return sb;
 }
 
-/* Sum of the KRNL_MAX_EPB products p[] as a fixed adder tree (no carried add). */
-static inline float krnl_tree128(float *p)
-{
-	for (uint32_t j = 0; j < 64; j++)
-		p[j] += p[j + 64];
-	for (uint32_t j = 0; j < 32; j++)
-		p[j] += p[j + 32];
-	for (uint32_t j = 0; j < 16; j++)
-		p[j] += p[j + 16];
-	for (uint32_t j = 0; j < 8; j++)
-		p[j] += p[j + 8];
-	for (uint32_t j = 0; j < 4; j++)
-		p[j] += p[j + 4];
-	return (p[0] + p[2]) + (p[1] + p[3]);
-}
+/* How many on-chip partial sums per lane break the carried add of a dot
+ * product: at least the latency of the f32 adder at the kernel clock. */
+#define KRNL_ACC_LANES 8
 
-/* How many on-chip partial sums break the carried add of a dot product: at
- * least the latency of the f32 adder at the kernel clock. */
-#define KRNL_ACC_LANES 8	/* krnl_wrow_dot's final sum is written for 8 */
+/* One format's dot products: epb a constant at each call site, so each
+ * format is its own datapath (and its own vectorized loop on a CPU).  Per
+ * beat the epb products of a row fold by a fixed tree onto 16 lanes, which
+ * add into partial sums acc[r][b % KRNL_ACC_LANES][lane]: no lane sees a
+ * carried addition closer than KRNL_ACC_LANES beats apart. */
+static inline KRNL_ALWAYS void krnl_dot_beats(const krnl_word *w, uint64_t wb, uint32_t nb, const uint32_t fmt,
+				const uint32_t epb, const float *sc, uint32_t gsh, const float *x,
+				uint32_t xs, uint32_t nr,
+				float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+{
+#pragma HLS INLINE
+	float v[KRNL_MAX_EPB], p[KRNL_MAX_EPB];
+
+beats:
+	for (uint32_t b = 0; b < nb; b++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+		krnl_word q = krnl_rd(w, wb + b);
+		uint32_t c0 = b * epb;
+
+		krnl_unpack(&q, fmt, sc, c0, gsh, v);
+rows:
+		for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
+			if (r >= nr)
+				break;
+			const float *xr = x + (uint64_t)r * xs + c0;
+			float *a = acc[r][b % KRNL_ACC_LANES];
+
+			for (uint32_t j = 0; j < epb; j++) {
+#pragma HLS loop_tripcount max=128
+				p[j] = v[j] * xr[j];
+			}
+			for (uint32_t lv = 1; lv < 4; lv++) {	/* epb/2 .. 16 */
+				uint32_t n = epb >> lv;
+
+				if (n < KRNL_F32_PER_BEAT)
+					break;
+				for (uint32_t j = 0; j < n; j++) {
+#pragma HLS loop_tripcount max=64
+					p[j] += p[j + n];
+				}
+			}
+			for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+				a[j] += p[j];
+		}
+	}
+}
 
 /*
  * out[r] = sum_c W[c] * x[r * xs + c], c < cols, for r < nr, where W is the
@@ -301,41 +353,48 @@ static inline float krnl_tree128(float *p)
 static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, uint32_t cols,
 				 const float *x, uint32_t xs, uint32_t nr, float *out)
 {
-	uint32_t fmt = KRNL_DT_FMT(dt), group = KRNL_DT_GROUP(dt), epb = krnl_fmt_epb(fmt);
+	uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt), gsh = krnl_group_shift(dt);
 	uint32_t nb = (cols + epb - 1) / epb;
 	float sc[KRNL_MAX_SCALES];
-	float acc[KRNL_MAX_BATCH][KRNL_ACC_LANES];
-	float v[KRNL_MAX_EPB], p[KRNL_MAX_EPB];
+	float acc[KRNL_MAX_BATCH][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
 
 	wb += krnl_wrow_scales(w, wb, dt, cols, sc);
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++)
-		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-			acc[r][a] = 0.0f;
-	for (uint32_t j = 0; j < KRNL_MAX_EPB; j++)
-		v[j] = 0.0f;
-beats:
-	for (uint32_t b = 0; b < nb; b++) {
-#pragma HLS loop_tripcount max=512
-#pragma HLS PIPELINE II=1
-		krnl_word q = krnl_rd(w, wb + b);
-		uint32_t c0 = b * epb;
-
-		krnl_unpack(&q, fmt, group, sc, c0, v);
-rows:
-		for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-			if (r >= nr)
-				break;
-			const float *xr = x + (uint64_t)r * xs + c0;
-			for (uint32_t j = 0; j < KRNL_MAX_EPB; j++)
-				p[j] = j < epb ? v[j] * xr[j] : 0.0f;
-			acc[r][b % KRNL_ACC_LANES] += krnl_tree128(p);
-		}
-	}
 	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
 		if (r >= nr)
 			break;
-		out[r] = ((acc[r][0] + acc[r][4]) + (acc[r][2] + acc[r][6])) +
-			 ((acc[r][1] + acc[r][5]) + (acc[r][3] + acc[r][7]));
+		memset(acc[r], 0, sizeof(acc[r]));
+	}
+	switch (fmt) {
+	case KRNL_FMT_F32:
+		krnl_dot_beats(w, wb, nb, KRNL_FMT_F32, 16, sc, gsh, x, xs, nr, acc);
+		break;
+	case KRNL_FMT_BF16:
+		krnl_dot_beats(w, wb, nb, KRNL_FMT_BF16, 32, sc, gsh, x, xs, nr, acc);
+		break;
+	case KRNL_FMT_F16:
+		krnl_dot_beats(w, wb, nb, KRNL_FMT_F16, 32, sc, gsh, x, xs, nr, acc);
+		break;
+	case KRNL_FMT_INT8:
+		krnl_dot_beats(w, wb, nb, KRNL_FMT_INT8, 64, sc, gsh, x, xs, nr, acc);
+		break;
+	default:
+		krnl_dot_beats(w, wb, nb, KRNL_FMT_INT4, 128, sc, gsh, x, xs, nr, acc);
+		break;
+	}
+	/* partial sums, then lanes, as fixed trees */
+	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
+		if (r >= nr)
+			break;
+		float l[KRNL_F32_PER_BEAT];
+
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+			l[j] = ((acc[r][0][j] + acc[r][4][j]) + (acc[r][2][j] + acc[r][6][j])) +
+			       ((acc[r][1][j] + acc[r][5][j]) + (acc[r][3][j] + acc[r][7][j]));
+		for (uint32_t j = 0; j < 8; j++)
+			l[j] += l[j + 8];
+		for (uint32_t j = 0; j < 4; j++)
+			l[j] += l[j + 4];
+		out[r] = (l[0] + l[2]) + (l[1] + l[3]);
 	}
 }
 
@@ -344,7 +403,7 @@ rows:
 static inline void krnl_wrow_load(const krnl_word *w, uint64_t wb, uint32_t dt, uint32_t cols,
 				  float *dst)
 {
-	uint32_t fmt = KRNL_DT_FMT(dt), group = KRNL_DT_GROUP(dt), epb = krnl_fmt_epb(fmt);
+	uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt), gsh = krnl_group_shift(dt);
 	uint32_t nb = (cols + epb - 1) / epb;
 	float sc[KRNL_MAX_SCALES];
 
@@ -353,7 +412,7 @@ static inline void krnl_wrow_load(const krnl_word *w, uint64_t wb, uint32_t dt, 
 #pragma HLS loop_tripcount max=512
 #pragma HLS PIPELINE II=1
 		krnl_word q = krnl_rd(w, wb + b);
-		krnl_unpack(&q, fmt, group, sc, b * epb, dst + (uint64_t)b * epb);
+		krnl_unpack(&q, fmt, sc, b * epb, gsh, dst + (uint64_t)b * epb);
 	}
 }
 

@@ -221,8 +221,14 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	printf("stats: %.0f decode steps measured (one generated token each; prefill excluded)\n", t);
 	printf("stats: hbm bytes read per generated token %.0f (kernels), firmware control %.0f\n",
 	       total / t, tot_w / t);
+	double wf = nc_active_floor(&e->cfg), sf = 0;
+	/* decode steps ran positions n_prompt .. n_prompt + t - 1 */
+	for (uint32_t i = 0; i < (uint32_t)t; i++)
+		sf += nc_state_floor(&e->cfg, n_prompt + i) / t;
 	printf("stats: active-weight floor per token %.0f bytes (%s), ratio %.3f\n",
-	       nc_active_floor(&e->cfg), e->formats, total / t / nc_active_floor(&e->cfg));
+	       wf, e->formats, total / t / wf);
+	printf("stats: step floor per token %.0f bytes (weights + %.0f of recurrent state and"
+	       " KV read), ratio %.3f\n", wf + sf, sf, total / t / (wf + sf));
 	double dec_s = (double)(b->ns - a->ns) / 1e9;
 	printf("stats: prefill %u tokens in %.3f s (%.1f tokens/s, first token included);"
 	       " decode %.1f tokens/s; effective bandwidth %.2f GB/s\n", n_prompt, prefill_s,

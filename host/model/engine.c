@@ -277,7 +277,8 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		snprintf(err, errlen, "--quant: %s", e2);
 		goto fail;
 	}
-	if (o->verbose)
+	/* say what is placed when it is not simply the checkpoint (or someone watches) */
+	if (o->verbose && (o->quant || strstr(e->formats, "FP8") || isatty(2)))
 		fprintf(stderr, "load: %s: %s\n", o->model_dir, e->formats);
 	const char *board = o->board ? o->board : nc_engine_default_board(card, dtb, sizeof(dtb));
 	e->card = shim_open(card, board, e2, sizeof(e2));

@@ -405,3 +405,19 @@ double nc_active_floor(const struct fw_model_cfg *c)
 	return sum + krnl_matrix_bytes(c->dt_head, 1, H) + krnl_vec_bytes(H) +
 	       krnl_matrix_bytes(c->dt_head, c->vocab, H);
 }
+
+double nc_state_floor(const struct fw_model_cfg *c, uint32_t pos)
+{
+	double sum = 0;
+
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		if (c->layer_attn[l]) {
+			sum += 2.0 * c->n_kv_heads * c->head_dim * 4.0 * (pos + 1.0);
+		} else {
+			double ch = 2.0 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+			sum += ch * (c->conv_k - 1) * 4.0 +
+			       4.0 * c->lin_nv * c->lin_dk * c->lin_dv;
+		}
+	}
+	return sum;
+}

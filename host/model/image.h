@@ -44,4 +44,9 @@ int nc_image_prequant(const struct st_set *st, const char *name, uint32_t *dt);
  * the benchmarks compare the measured traffic with. */
 double nc_active_floor(const struct fw_model_cfg *cfg);
 
+/* Bytes of sequence state one decoded token at position pos must read at
+ * least: each Gated DeltaNet layer's conv and delta-rule state, each attention
+ * layer's keys and values of positions 0..pos (f32 on the card today). */
+double nc_state_floor(const struct fw_model_cfg *cfg, uint32_t pos);
+
 #endif
