@@ -131,6 +131,7 @@ static int check(const char *dir, const char *quant, uint32_t n)
 	int32_t ids[4] = { 11, 222, 333, 44 };
 	uint32_t slot, p0 = 0, done = 0, bad = 0, first = 1;
 
+	fflush(stdout);
 	if (nc_engine_open(&e, &o, err, sizeof(err))) {
 		fprintf(stderr, "cycles: --check: %s\n", err);
 		return -1;

@@ -12,6 +12,7 @@
 #include "firmware/fw_place.h"
 #include "model/engine.h"
 #include "model/quant.h"
+#include "model/image.h"
 
 struct counts {
 	double total, active, embed, head, attn, lin, router, experts, shared, norms;
@@ -132,9 +133,11 @@ int cmd_info(int argc, char **argv)
 		{ "model", required_argument, 0, 'm' },
 		{ "card", required_argument, 0, 'c' },
 		{ "board", required_argument, 0, 'b' },
+		{ "quant", required_argument, 0, 'Q' },
 		{ 0, 0, 0, 0 },
 	};
-	const char *dir = NULL, *card = "emu", *board = NULL;
+	const char *dir = NULL, *card = "emu", *board = NULL, *quant = NULL;
+	struct nc_quant_plan plan;
 	struct fw_model_cfg cfg;
 	struct counts n;
 	char err[256];
@@ -149,21 +152,46 @@ int cmd_info(int argc, char **argv)
 			card = optarg;
 		else if (o == 'b')
 			board = optarg;
+		else if (o == 'Q')
+			quant = optarg;
 		else {
-			fprintf(stderr, "nextcard info: unknown or incomplete option (usage: nextcard info --model DIR [--card emu] [--board DTB])\n");
+			fprintf(stderr, "nextcard info: unknown or incomplete option (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC])\n");
 			return 2;
 		}
 	}
 	if (!dir || optind < argc) {
-		fprintf(stderr, "nextcard info: --model DIR is required (usage: nextcard info --model DIR [--card emu] [--board DTB])\n");
+		fprintf(stderr, "nextcard info: --model DIR is required (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC])\n");
 		return 2;
 	}
 	if (nc_config_load(dir, &cfg, err, sizeof(err))) {
 		fprintf(stderr, "nextcard info: %s\n", err);
 		return 1;
 	}
+	if (quant) {
+		uint32_t *dt[NC_TC_COUNT] = { &cfg.dt_expert, &cfg.dt_attn, &cfg.dt_shared, &cfg.dt_head };
+
+		if (nc_quant_plan_parse(quant, &plan, err, sizeof(err))) {
+			fprintf(stderr, "nextcard info: --quant: %s\n", err);
+			return 2;
+		}
+		for (int k = 0; k < NC_TC_COUNT; k++)
+			if (plan.set[k])
+				*dt[k] = plan.dt[k];
+	}
 	layer_map(&cfg);
 	count(&cfg, &n);
+	{
+		char f[5][24];
+
+		printf("formats: experts %s, attn %s, shared %s, head %s, router %s;"
+		       " weights %.2f GB, active-weight floor per token %.1f MB\n",
+		       nc_fmt_spec(cfg.dt_expert, f[0], sizeof(f[0])),
+		       nc_fmt_spec(cfg.dt_attn, f[1], sizeof(f[1])),
+		       nc_fmt_spec(cfg.dt_shared, f[2], sizeof(f[2])),
+		       nc_fmt_spec(cfg.dt_head, f[3], sizeof(f[3])),
+		       nc_fmt_spec(cfg.dt_router, f[4], sizeof(f[4])), nc_weight_bytes(&cfg) / 1e9,
+		       nc_active_floor(&cfg) / 1e6);
+	}
 	printf("parameters: total %.0f (%.3f G), active per token %.0f (%.3f G)\n",
 	       n.total, n.total / 1e9, n.active, n.active / 1e9);
 	printf("  embed %.0f, lm_head %.0f, deltanet %.0f, attention %.0f, router %.0f,"

@@ -375,7 +375,20 @@ int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
 	return rc;
 }
 
+/* Weights read per token with k experts per layer and e embedding rows. */
+static double weights_with(const struct fw_model_cfg *c, double k, double e);
+
 double nc_active_floor(const struct fw_model_cfg *c)
+{
+	return weights_with(c, c->top_k, 1);
+}
+
+double nc_weight_bytes(const struct fw_model_cfg *c)
+{
+	return weights_with(c, c->n_experts, c->vocab);
+}
+
+static double weights_with(const struct fw_model_cfg *c, double k, double e)
 {
 	double h = c->hidden, sum = 0;
 	uint32_t H = c->hidden;
@@ -395,14 +408,14 @@ double nc_active_floor(const struct fw_model_cfg *c)
 			       2.0 * krnl_vec_bytes(c->lin_nv) + krnl_vec_bytes(c->lin_dv);
 		}
 		sum += krnl_matrix_bytes(c->dt_router, c->n_experts, H);
-		sum += (double)c->top_k * krnl_expert_bytes(c->dt_expert, H, c->moe_inter);
+		sum += k * krnl_expert_bytes(c->dt_expert, H, c->moe_inter);
 		if (c->shared_inter)
 			sum += krnl_expert_bytes(c->dt_shared, H, c->shared_inter) +
 			       krnl_vec_bytes(H);
 		sum += 2.0 * krnl_vec_bytes(H);					/* norms */
 	}
 	(void)h;
-	return sum + krnl_matrix_bytes(c->dt_head, 1, H) + krnl_vec_bytes(H) +
+	return sum + e * krnl_matrix_bytes(c->dt_head, 1, H) + krnl_vec_bytes(H) +
 	       krnl_matrix_bytes(c->dt_head, c->vocab, H);
 }
 

@@ -44,6 +44,10 @@ int nc_image_prequant(const struct st_set *st, const char *name, uint32_t *dt);
  * the benchmarks compare the measured traffic with. */
 double nc_active_floor(const struct fw_model_cfg *cfg);
 
+/* Bytes of all the weights in the formats of cfg (every expert, the whole
+ * embedding table). */
+double nc_weight_bytes(const struct fw_model_cfg *cfg);
+
 /* Bytes of sequence state one decoded token at position pos must read at
  * least: each Gated DeltaNet layer's conv and delta-rule state, each attention
  * layer's keys and values of positions 0..pos (f32 on the card today). */
