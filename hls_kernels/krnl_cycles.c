@@ -21,8 +21,8 @@
 #define CY_SIGMOID  (KRNL_CY_FEXP + KRNL_CY_FADD + KRNL_CY_FDIV)	/* 1 / (1 + e^-x) */
 #define CY_SILU     (CY_SIGMOID + KRNL_CY_FMUL)
 #define CY_SOFTPLUS (KRNL_CY_FCMP + KRNL_CY_FEXP + KRNL_CY_FLOG)	/* log1pf(expf(x)) */
-#define CY_TREE128  (7 * KRNL_CY_FADD)		/* krnl_tree128: 7 levels of adds */
 #define CY_TREE8    (3 * KRNL_CY_FADD)		/* 8 partial sums as a tree */
+#define CY_TREE16   (4 * KRNL_CY_FADD)		/* 16 lanes as a tree */
 #define CY_RED8     (KRNL_ACC_LANES * KRNL_CY_FADD)	/* for a: s += part[a] (carried) */
 #define CY_INVRMS   (KRNL_CY_FDIV + KRNL_CY_FADD + KRNL_CY_FSQRT + KRNL_CY_FDIV)
 #define CY_RD       (KRNL_CY_MAXI_RD + KRNL_CY_MEM)	/* depth of a read-burst loop */
@@ -73,32 +73,48 @@ static uint64_t wr(struct krnl_cycle_est *o, int p, uint64_t off, uint64_t n)
 	return pipe(b, CY_WR);
 }
 
-/* Depth of krnl_unpack: bf16 / f32 are wiring, f16 a rebias, ints convert
- * and scale. */
+/* Depth of krnl_unpack: bf16 / f32 are wiring, f16 a multiply by 2^112 and a
+ * select (inf / NaN), the integers convert and scale. */
 static uint64_t unpack_depth(uint32_t fmt)
 {
 	if (krnl_fmt_quant(fmt))
 		return KRNL_CY_CVT + KRNL_CY_FMUL;
-	return fmt == KRNL_FMT_F16 ? 2 : 0;
+	return fmt == KRNL_FMT_F16 ? KRNL_CY_FMUL + 1 : 0;
+}
+
+/* Adds that fold a beat's epb products onto 16 lanes (krnl_dot_beats). */
+static uint64_t fold_levels(uint32_t epb)
+{
+	uint64_t n = 0;
+
+	while (epb > KRNL_F32_PER_BEAT) {
+		epb >>= 1;
+		n++;
+	}
+	return n;
 }
 
 /* `times` calls of krnl_wrow_dot over a row of cols elements for nr batch
- * rows (the rows are unrolled inside the beat loop: one weight beat feeds
- * all of them in one cycle). */
+ * rows: the scales, acc[r][8][16] cleared, krnl_dot_beats (the rows are
+ * unrolled inside the beat loop: one weight beat feeds all of them in one
+ * cycle), then per row the 8 partial sums and the 16 lanes as trees. */
 static uint64_t wrow_dot(struct krnl_cycle_est *o, int p, uint32_t dt, uint32_t cols,
 			 uint32_t nr, uint64_t times)
 {
 	uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt);
 	uint64_t sb = krnl_scale_beats(dt, cols), nb = (cols + epb - 1) / epb;
-	uint64_t cy = KRNL_CY_LOOP;		/* acc[][] and v[] cleared: registers */
+	uint64_t cy = 0;
 
 	if (krnl_fmt_quant(fmt)) {
 		cy += pipe(sb, CY_RD);		/* krnl_wrow_scales: scales */
 		cy += pipe(KRNL_MAX_EPB / KRNL_MIN_GROUP, KRNL_CY_MEM); /* padded tail = 0 */
 	}
-	/* beats: read, unpack, 128 products per row, tree, add into acc[r][b % 8] */
-	cy += pipe(nb, CY_RD + unpack_depth(fmt) + KRNL_CY_FMUL + CY_TREE128 + KRNL_CY_FADD);
-	cy += pipe(nr, CY_TREE8 + KRNL_CY_MEM);	/* out[r]: the 8 lanes */
+	cy += pipe(nr, KRNL_CY_MEM);		/* acc[r] = 0 */
+	/* beats: read, unpack, epb products per row, fold to 16 lanes, add into
+	 * acc[r][b % 8][lane] */
+	cy += pipe(nb, CY_RD + unpack_depth(fmt) + KRNL_CY_FMUL +
+		       fold_levels(epb) * KRNL_CY_FADD + KRNL_CY_FADD);
+	cy += pipe(nr, CY_TREE8 + CY_TREE16 + KRNL_CY_MEM);	/* out[r] */
 	o->port_beats[p][0] += times * (sb + nb);
 	return times * cy;
 }

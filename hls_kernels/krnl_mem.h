@@ -204,9 +204,10 @@ static inline float krnl_f16_f32(uint16_t h)
 	union { uint32_t u; float f; } v = { .u = (uint32_t)(h & 0x7fff) << 13 };
 	union { uint32_t u; float f; } r;
 
+	uint32_t special = 0u - (uint32_t)((h & 0x7c00) == 0x7c00);	/* inf / NaN */
+
 	r.f = v.f * 0x1p112f;
-	if ((h & 0x7c00) == 0x7c00)	/* inf / NaN */
-		r.u = 0x7f800000u | (uint32_t)(h & 0x3ff) << 13;
+	r.u = (r.u & ~special) | ((0x7f800000u | (uint32_t)(h & 0x3ff) << 13) & special);
 	r.u |= (uint32_t)(h & 0x8000) << 16;
 	return r.f;
 }

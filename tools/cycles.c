@@ -367,9 +367,8 @@ int main(int argc, char **argv)
 
 	double bytes = (double)(tot.rd + tot.wr) * beat, t_model = krnl_cycles_seconds(tot.cycles);
 	double t_stream = krnl_cycles_seconds(tot.stream), hbm = (double)board.hbm_bw_bytes_per_s;
-	double t_hbm = bytes / hbm;
+	double t_hbm = bytes / hbm, pc = 0, port = krnl_cycles_port_bw();
 	uint32_t nhbm = 0;
-	double pc = 0, port = krnl_cycles_port_bw();
 
 	for (uint32_t b = 0; b < board.n_banks; b++)
 		if (!strcmp(board.banks[b].type, "hbm")) {
@@ -381,6 +380,8 @@ int main(int argc, char **argv)
 	printf("  as modelled: one CU per kernel, back to back: %.2f GB/s of HBM (%.1f%% of one "
 	       "port's %.1f GB/s)\n", bytes / t_model / 1e9,
 	       100.0 * bytes / t_model / krnl_cycles_port_bw(), krnl_cycles_port_bw() / 1e9);
+	printf("  all of it through one port at a beat per cycle: %.3f ms\n",
+	       bytes / port * 1e3 / rows);
 	printf("  streamed: every call at a beat per cycle on its busiest port: %.3f ms "
 	       "(%.1fx faster than modelled)\n", t_stream * 1e3 / rows, t_model / t_stream);
 	printf("  HBM floor: %s, %u pseudo-channels x %.3f GB/s = %.1f GB/s: %.3f ms\n",

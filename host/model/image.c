@@ -304,6 +304,9 @@ static int copy_rows(struct stage *sg, const struct st_set *st, const struct st_
 	uint32_t pdt, pcols;
 	int pq = prequant(st, t, &pdt, &pcols);
 	uint64_t rb = mat ? nc_quant_row_bytes(dt, (uint32_t)s->cols) : s->cols * 4;
+	int raw = mat && !pq && ((dt == KRNL_FMT_BF16 && t->dtype == ST_BF16) ||
+				 (dt == KRNL_FMT_F16 && t->dtype == ST_F16) ||
+				 (dt == KRNL_FMT_F32 && t->dtype == ST_F32));
 
 	for (uint64_t r = 0; r < s->rows; r++) {
 		if (sg->used + rb > STAGE_BYTES && flush(sg))
@@ -311,6 +314,12 @@ static int copy_rows(struct stage *sg, const struct st_set *st, const struct st_
 		uint8_t *o = sg->buf + sg->used;
 		if (pq) {
 			memcpy(o, (const uint8_t *)t->data + (s->row0 + r) * rb, rb);
+		} else if (raw) {
+			/* the card keeps the checkpoint's own type: copy, pad the beat */
+			uint64_t nb = s->cols * st_dtype_size(t->dtype);
+
+			memcpy(o, (const uint8_t *)t->data + (s->row0 + r) * nb, nb);
+			memset(o + nb, 0, rb - nb);
 		} else {
 			if (st_read_f32_fp8(st, t, (s->row0 + r) * s->cols, s->cols, row, 0))
 				return -1;
