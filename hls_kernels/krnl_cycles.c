@@ -483,7 +483,7 @@ static int cy_experts(const struct krnl_call *k, const struct krnl_cycle_ctx *ct
 		      rd(o, EF_Y, (uint64_t)r * h, h) + KRNL_CY_LOOP;
 	cy += rd(o, EF_COUNT, 0, ne);
 	/* expert: every expert looked at; a selected one reads its list row and
-	 * weights (one beat each) and runs swiglu() for its rows.  Only how many
+	 * list weights (one beat each) and runs swiglu() for its rows.  Only how many
 	 * experts and rows in all matter (krnl_cycle_ctx), not which. */
 	cy += ne * (KRNL_CY_MEM + KRNL_CY_LOOP);
 	for (uint64_t e = 0; e < sel; e++) {
