@@ -212,7 +212,7 @@ static int choose_formats(struct nc_engine *e, const char *quant, char *err, siz
 	struct nc_quant_plan plan = { 0 };
 	uint32_t l0 = 0, la = 0, *dt[NC_TC_COUNT];
 	char n[NC_TC_COUNT][128], a[NC_TC_COUNT][24], r[24];
-	int fp8 = 0;
+	int fp8 = 0, pre = 0;
 
 	if (quant && nc_quant_plan_parse(quant, &plan, err, errlen))
 		return -1;
@@ -231,7 +231,18 @@ static int choose_formats(struct nc_engine *e, const char *quant, char *err, siz
 	dt[NC_TC_HEAD] = &c->dt_head;
 	for (int k = 0; k < NC_TC_COUNT; k++) {
 		const struct st_tensor *t = st_find(&e->st, n[k]);
+		uint32_t pdt;
+		int pq = nc_image_prequant(&e->st, n[k], &pdt);
+
 		*dt[k] = plan.set[k] ? plan.dt[k] : class_fmt(&e->st, n[k], *dt[k]);
+		if (pq && *dt[k] != pdt) {
+			snprintf(err, errlen, "the checkpoint holds %s pre-quantized as %s; this plan"
+				 " asks %s (quantize the original instead)", nc_tclass_name(k),
+				 nc_fmt_spec(pdt, a[0], sizeof(a[0])),
+				 nc_fmt_spec(*dt[k], a[1], sizeof(a[1])));
+			return -1;
+		}
+		pre |= pq;
 		fp8 |= t && (t->dtype == ST_F8_E4M3 || t->dtype == ST_F8_E5M2);
 	}
 	snprintf(n[0], sizeof(n[0]), "model.layers.%u.mlp.gate.weight", l0);
@@ -247,7 +258,8 @@ static int choose_formats(struct nc_engine *e, const char *quant, char *err, siz
 		 nc_fmt_spec(c->dt_router, r, sizeof(r)),
 		 quant ? (plan.round == NC_ROUND_RTN ? " (quantized at load, round to nearest)"
 						    : " (quantized at load, clipped scales)") : "",
-		 fp8 ? " (FP8 blocks widened to bf16)" : "");
+		 fp8 ? " (FP8 blocks widened to bf16)" : pre ? " (pre-quantized)" : "");
+	e->converted = quant || fp8 || pre;
 	return 0;
 }
 
@@ -278,7 +290,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		goto fail;
 	}
 	/* say what is placed when it is not simply the checkpoint (or someone watches) */
-	if (o->verbose && (o->quant || strstr(e->formats, "FP8") || isatty(2)))
+	if (o->verbose && (e->converted || isatty(2)))
 		fprintf(stderr, "load: %s: %s\n", o->model_dir, e->formats);
 	const char *board = o->board ? o->board : nc_engine_default_board(card, dtb, sizeof(dtb));
 	e->card = shim_open(card, board, e2, sizeof(e2));

@@ -31,6 +31,7 @@ struct nc_engine {
 	uint32_t slot_busy;	/* bitmap, host's view */
 	uint64_t load_ns;	/* time to bring the model up */
 	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
+	int converted;		/* formats differ from the checkpoint's float types */
 };
 
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
