@@ -384,6 +384,28 @@ static int check_unsupported(const struct ctx *c)
 				    "decoder_sparse_step: %u unsupported (must be 1)",
 				    step);
 	}
+	j = item(c, "quantization_config");
+	if (j && !cJSON_IsNull(j)) {
+		const cJSON *m = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "quant_method") : NULL;
+		const cJSON *bs = cJSON_IsObject(j) ? cJSON_GetObjectItemCaseSensitive(j, "weight_block_size") : NULL;
+
+		if (!cJSON_IsString(m))
+			return fail(c, NC_CFG_ERR_TYPE,
+				    "quantization_config: an object with a quant_method string");
+		if (strcmp(m->valuestring, "fp8") && strcmp(m->valuestring, "nextcard"))
+			return fail(c, NC_CFG_ERR_UNSUPPORTED,
+				    "quantization_config.quant_method '%.40s' unsupported (fp8 blocks and"
+				    " nextcard's own pre-quantized checkpoints load; else quantize the"
+				    " original with --quant)", m->valuestring);
+		/* the loader reads FP8 scales per 128 x 128 block */
+		if (bs && (!cJSON_IsArray(bs) || cJSON_GetArraySize(bs) != 2 ||
+			   !cJSON_IsNumber(cJSON_GetArrayItem(bs, 0)) ||
+			   cJSON_GetArrayItem(bs, 0)->valuedouble != 128 ||
+			   !cJSON_IsNumber(cJSON_GetArrayItem(bs, 1)) ||
+			   cJSON_GetArrayItem(bs, 1)->valuedouble != 128))
+			return fail(c, NC_CFG_ERR_UNSUPPORTED,
+				    "quantization_config.weight_block_size: only [128, 128] blocks load");
+	}
 	if (cJSON_IsTrue(item(c, "attention_bias")))
 		return fail(c, NC_CFG_ERR_UNSUPPORTED,
 			    "attention_bias: true unsupported");

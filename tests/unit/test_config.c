@@ -389,6 +389,14 @@ static void test_eos_and_dtype(void **state)
 	assert_int_equal(e, 511);
 
 	j = load_json("assets/tiny-a/config.json");
+	apply(j, "quantization_config", "{\"quant_method\": \"fp8\", \"weight_block_size\": [128, 128]}");
+	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
+	apply(j, "quantization_config", "{\"quant_method\": \"awq\"}");
+	assert_true(parse_obj(j, &c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "awq"));
+	apply(j, "quantization_config", "{\"quant_method\": \"fp8\", \"weight_block_size\": [64, 64]}");
+	assert_true(parse_obj(j, &c, err, sizeof(err)) < 0);
+	apply(j, "quantization_config", NULL);
 	apply(j, "dtype", "\"float16\"");
 	assert_int_equal(parse_obj(j, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.dt_attn, KRNL_FMT_F16);
