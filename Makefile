@@ -53,7 +53,12 @@ build/board/%.dtb: board/%.dts
 	@mkdir -p $(dir $@)
 	$(DTC) -q -I dts -O dtb -o $@ $<
 
-build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET)
+# The emulated card is the C simulation of the kernels: on a CPU with them,
+# let gcc use 256-bit vectors, FMA and the f16 conversion instructions.
+KRNL_CPU := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
+		grep -qw f16c /proc/cpuinfo && echo -mavx2 -mfma -mf16c)
+build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET) $(KRNL_CPU)
+build/rel/hls_kernels/%.o: EXTRA += -O3
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

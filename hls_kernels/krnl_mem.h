@@ -240,9 +240,19 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 			v[j] = krnl_bf16_f32(h[j]);
 		break;
 	case KRNL_FMT_F16:
+#if defined(__F16C__) && !defined(__SYNTHESIS__)
+		{	/* the CPU's own conversion (vcvtph2ps): same values */
+			_Float16 hf[32];
+
+			memcpy(hf, w->u, KRNL_BEAT_BYTES);
+			for (uint32_t j = 0; j < 32; j++)
+				v[j] = (float)hf[j];
+		}
+#else
 		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
 			v[j] = krnl_f16_f32(h[j]);
+#endif
 		break;
 	case KRNL_FMT_INT8:
 		memcpy(q, w->u, KRNL_BEAT_BYTES);
