@@ -115,13 +115,19 @@ static void check_plan(const char *quant, double max_l2, double min_top1, double
 	nc_engine_close(e);
 }
 
+#ifndef __SANITIZE_ADDRESS__
 static void plan_none(void **state) { check_plan(NULL, 1e-4, 0.999, 1e-4); }
+#endif
 /* measured: int8 0.078 / 96.6% / +0.005; int4 0.177 / 92.0% / +0.046;
  * int4 rtn 0.192 / 91.6% / +0.059; int4-all 0.399 / 78.0% / +0.441 */
+#ifndef __SANITIZE_ADDRESS__
 static void plan_int8(void **state) { check_plan("int8:64", 0.10, 0.94, 0.02); }
+#endif
 static void plan_int4(void **state) { check_plan("int4:64", 0.22, 0.88, 0.08); }
+#ifndef __SANITIZE_ADDRESS__
 static void plan_int4_rtn(void **state) { check_plan("int4:64,rtn", 0.24, 0.87, 0.10); }
 static void plan_int4_all(void **state) { check_plan("int4-all:64", 0.50, 0.70, 0.60); }
+#endif
 
 /* ---- an FP8 checkpoint (Qwen3-Next-...-FP8 layout) made from fortune-13m ---- */
 
