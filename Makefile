@@ -58,7 +58,7 @@ build/board/%.dtb: board/%.dts
 KRNL_CPU := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
 		grep -qw f16c /proc/cpuinfo && echo -mavx2 -mfma -mf16c)
 build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET) $(KRNL_CPU)
-build/rel/hls_kernels/%.o: EXTRA += -O3
+build/rel/hls_kernels/%.o: EXTRA += -fvect-cost-model=dynamic
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -18,6 +18,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "krnl_common.h"
+#if defined(__F16C__) && defined(__AVX__) && !defined(__SYNTHESIS__)
+#include <immintrin.h>
+#endif
 
 /* Whoever includes this (firmware, shim, tests) need not know HLS pragmas. */
 #if !defined(__SYNTHESIS__) && defined(__GNUC__)
@@ -240,14 +243,11 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 			v[j] = krnl_bf16_f32(h[j]);
 		break;
 	case KRNL_FMT_F16:
-#if defined(__F16C__) && !defined(__SYNTHESIS__)
-		{	/* the CPU's own conversion (vcvtph2ps): same values */
-			_Float16 hf[32];
-
-			memcpy(hf, w->u, KRNL_BEAT_BYTES);
-			for (uint32_t j = 0; j < 32; j++)
-				v[j] = (float)hf[j];
-		}
+#if defined(__F16C__) && defined(__AVX__) && !defined(__SYNTHESIS__)
+		/* the CPU's own conversion (vcvtph2ps), 8 at a time: same values */
+		for (uint32_t j = 0; j < 32; j += 8)
+			_mm256_storeu_ps(v + j, _mm256_cvtph_ps(_mm_loadu_si128(
+				(const __m128i *)(const void *)((const uint8_t *)w->u + 2 * j))));
 #else
 		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
