@@ -18,7 +18,10 @@
 #include <stdint.h>
 #include <string.h>
 #include "krnl_common.h"
-#if defined(__F16C__) && defined(__AVX__) && !defined(__SYNTHESIS__)
+/* C-simulation on an x86 CPU with AVX2/F16C: widen beats with its vector
+ * instructions (same values as the scalar code, which HLS compiles). */
+#if defined(__F16C__) && defined(__AVX2__) && !defined(__SYNTHESIS__)
+#define KRNL_X86_VEC 1
 #include <immintrin.h>
 #endif
 
@@ -229,7 +232,9 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 			     uint32_t gsh, float *v)
 {
 #pragma HLS INLINE
+#ifndef KRNL_X86_VEC
 	uint16_t h[32];
+#endif
 	int8_t q[64];
 	uint8_t nib[64];
 
@@ -238,12 +243,21 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 		memcpy(v, w->u, KRNL_BEAT_BYTES);
 		break;
 	case KRNL_FMT_BF16:
+#ifdef KRNL_X86_VEC
+		for (uint32_t j = 0; j < 32; j += 8) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)
+						    ((const uint8_t *)w->u + 2 * j));
+			_mm256_storeu_ps(v + j, _mm256_castsi256_ps(
+				_mm256_slli_epi32(_mm256_cvtepu16_epi32(x), 16)));
+		}
+#else
 		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
 			v[j] = krnl_bf16_f32(h[j]);
+#endif
 		break;
 	case KRNL_FMT_F16:
-#if defined(__F16C__) && defined(__AVX__) && !defined(__SYNTHESIS__)
+#ifdef KRNL_X86_VEC
 		/* the CPU's own conversion (vcvtph2ps), 8 at a time: same values */
 		for (uint32_t j = 0; j < 32; j += 8)
 			_mm256_storeu_ps(v + j, _mm256_cvtph_ps(_mm_loadu_si128(
@@ -256,16 +270,40 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 		break;
 	case KRNL_FMT_INT8:
 		memcpy(q, w->u, KRNL_BEAT_BYTES);
+#ifdef KRNL_X86_VEC
+		/* a group is at least 32 wide: 8 lanes share one scale */
+		for (uint32_t j = 0; j < 64; j += 8)
+			_mm256_storeu_ps(v + j, _mm256_mul_ps(_mm256_cvtepi32_ps(
+				_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(q + j)))),
+				_mm256_set1_ps(sc[(c0 + j) >> gsh])));
+#else
 		for (uint32_t j = 0; j < 64; j++)
 			v[j] = (float)q[j] * sc[(c0 + j) >> gsh];
+#endif
 		break;
 	default:	/* KRNL_FMT_INT4: element 2i low nibble of byte i */
 		memcpy(nib, w->u, KRNL_BEAT_BYTES);
+#ifdef KRNL_X86_VEC
+		{
+			int8_t q4[128];
+
+			for (uint32_t j = 0; j < 64; j++) {
+				q4[2 * j] = (int8_t)(uint8_t)(nib[j] << 4) >> 4;
+				q4[2 * j + 1] = (int8_t)nib[j] >> 4;
+			}
+			for (uint32_t j = 0; j < 128; j += 8)
+				_mm256_storeu_ps(v + j, _mm256_mul_ps(_mm256_cvtepi32_ps(
+					_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(const void *)(q4 + j)))),
+					_mm256_set1_ps(sc[(c0 + j) >> gsh])));
+		}
+#else
 		for (uint32_t j = 0; j < 64; j++) {
 			int32_t lo = nib[j] & 0xf, hi = nib[j] >> 4;
 			v[2 * j] = (float)(lo - ((lo & 8) << 1)) * sc[(c0 + 2 * j) >> gsh];
 			v[2 * j + 1] = (float)(hi - ((hi & 8) << 1)) * sc[(c0 + 2 * j + 1) >> gsh];
 		}
+#endif
 		break;
 	}
 }
