@@ -7,32 +7,13 @@
 
 #define ATT_MAX_GROUP 16	/* query heads per kv head */
 
-/* q . k over hd lanes, as KRNL_ACC_LANES partial sums. */
-static float dot(const float *a, const float *b, uint32_t n)
-{
-	float part[KRNL_ACC_LANES];
-#pragma HLS ARRAY_PARTITION variable=part complete
-	float s = 0.0f;
-
-	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
-		part[l] = 0.0f;
-dot:
-	for (uint32_t i = 0; i < n; i++) {
-#pragma HLS loop_tripcount max=512
-#pragma HLS PIPELINE II=1
-		part[i % KRNL_ACC_LANES] += a[i] * b[i];
-	}
-	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
-		s += part[l];
-	return s;
-}
 
 /* x = rope(rmsnorm(x) * (1 + w)), in place; w holds 1 + weight already. */
 static void norm_rope(float *x, const float *w1, uint32_t hd, uint32_t rd, float eps,
 		      const float *cs, const float *sn)
 {
 	float t[KRNL_MAX_HEAD_DIM];
-	float inv = 1.0f / sqrtf(dot(x, x, hd) / (float)hd + eps);
+	float inv = 1.0f / sqrtf(krnl_dot_f32(x, x, hd) / (float)hd + eps);
 	uint32_t half = rd / 2;
 
 norm:
@@ -156,7 +137,7 @@ ctx:
 score:
 				for (uint32_t j = 0; j < group; j++) {
 #pragma HLS loop_tripcount max=16
-					sc[j] = dot(q + j * hd, kt, hd) * scale;
+					sc[j] = krnl_dot_f32(q + j * hd, kt, hd) * scale;
 				}
 mix:
 				for (uint32_t j = 0; j < group; j++) {

@@ -28,6 +28,10 @@
 /* Group scales of one weight row on chip, with room for the padded tail. */
 #define KRNL_MAX_SCALES   (KRNL_MAX_HIDDEN / KRNL_MIN_GROUP + KRNL_MAX_EPB / KRNL_MIN_GROUP + 16)
 
+/* How many on-chip partial sums per lane break a carried f32 addition: at
+ * least the latency of the f32 adder at the kernel clock. */
+#define KRNL_ACC_LANES 8
+
 static inline float krnl_sigmoid(float x)
 {
 	return 1.0f / (1.0f + expf(-x));

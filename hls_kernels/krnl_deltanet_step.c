@@ -13,20 +13,7 @@
 /* v[0..n) *= scale / sqrt(sum v^2 + 1e-6) */
 static void l2norm(float *v, uint32_t n, float scale)
 {
-	float part[KRNL_ACC_LANES];
-#pragma HLS ARRAY_PARTITION variable=part complete
-	float ss = 0.0f;
-
-	for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-		part[a] = 0.0f;
-sumsq:
-	for (uint32_t i = 0; i < n; i++) {
-#pragma HLS loop_tripcount max=256
-#pragma HLS PIPELINE II=1
-		part[i % KRNL_ACC_LANES] += v[i] * v[i];
-	}
-	for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-		ss += part[a];
+	float ss = krnl_dot_f32(v, v, n);
 	float inv = scale / sqrtf(ss + 1e-6f);
 scale:
 	for (uint32_t i = 0; i < n; i++) {

@@ -78,7 +78,7 @@ void krnl_expert_ffn(const krnl_word *x, const krnl_word *w, const krnl_word *co
 #pragma HLS INTERFACE s_axilite port=return
 	static int32_t cnt[KRNL_MAX_EXPERTS];
 	int32_t rws[KRNL_MAX_BATCH];
-	float scale[KRNL_MAX_BATCH], sg[KRNL_MAX_HIDDEN], part[KRNL_ACC_LANES];
+	float scale[KRNL_MAX_BATCH], sg[KRNL_MAX_HIDDEN];
 	uint64_t eb = krnl_expert_bytes(dt, h, ni) / KRNL_BEAT_BYTES;
 
 load:
@@ -106,15 +106,7 @@ expert:
 shared_gate:
 		for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
-			for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-				part[a] = 0.0f;
-			for (uint32_t c = 0; c < h; c++) {
-#pragma HLS loop_tripcount max=8192
-				part[c % KRNL_ACC_LANES] += sg[c] * xb[r][c];
-			}
-			float s = 0.0f;
-			for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-				s += part[a];
+			float s = krnl_dot_f32(sg, xb[r], h);
 			rws[r] = (int32_t)r;
 			scale[r] = krnl_sigmoid(s);
 		}

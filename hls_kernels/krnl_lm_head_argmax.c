@@ -21,7 +21,7 @@ void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_wor
 #pragma HLS INTERFACE s_axilite port=dt
 #pragma HLS INTERFACE s_axilite port=return
 	static float xn[KRNL_MAX_BATCH][XW];
-	float wn[KRNL_MAX_HIDDEN], part[KRNL_ACC_LANES];
+	float wn[KRNL_MAX_HIDDEN];
 	float lb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], d[KRNL_MAX_BATCH], best[KRNL_MAX_BATCH];
 	int32_t ds[KRNL_MAX_BATCH], bi[KRNL_MAX_BATCH];
 	uint32_t rb = krnl_row_beats(dt, h);
@@ -34,15 +34,7 @@ norm:
 		float *xr = xn[r];
 
 		krnl_rd_f32(xr, x, (uint64_t)r * h, h);
-		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-			part[a] = 0.0f;
-		for (uint32_t c = 0; c < h; c++) {
-#pragma HLS loop_tripcount max=8192
-			part[c % KRNL_ACC_LANES] += xr[c] * xr[c];
-		}
-		float ss = 0.0f;
-		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-			ss += part[a];
+		float ss = krnl_dot_f32(xr, xr, h);
 		float inv = 1.0f / sqrtf(ss / (float)h + eps);
 		for (uint32_t c = 0; c < h; c++) {
 #pragma HLS loop_tripcount max=8192

@@ -39,6 +39,27 @@ typedef struct {
 
 #define KRNL_F32_PER_BEAT (KRNL_BEAT_BYTES / 4)
 
+/* sum a[i] * b[i], i < n, as KRNL_ACC_LANES partial sums (no carried add
+ * under II=1), then those in order. */
+static inline float krnl_dot_f32(const float *a, const float *b, uint32_t n)
+{
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
+	float s = 0.0f;
+
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		part[l] = 0.0f;
+dot:
+	for (uint32_t i = 0; i < n; i++) {
+#pragma HLS loop_tripcount max=8192
+#pragma HLS PIPELINE II=1
+		part[i % KRNL_ACC_LANES] += a[i] * b[i];
+	}
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		s += part[l];
+	return s;
+}
+
 /* ---- the meter (C-simulation only) -------------------------------------- */
 #ifndef __SYNTHESIS__
 #define KRNL_METER_PORTS 24	/* one per argument register (KRNL_MAX_ARGS) */
@@ -340,10 +361,6 @@ scales:
 		sc[ng + j] = 0.0f;
 	return sb;
 }
-
-/* How many on-chip partial sums per lane break the carried add of a dot
- * product: at least the latency of the f32 adder at the kernel clock. */
-#define KRNL_ACC_LANES 8
 
 /* One format's dot products: epb a constant at each call site, so each
  * format is its own datapath (and its own vectorized loop on a CPU).  Per

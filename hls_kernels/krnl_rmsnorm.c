@@ -14,8 +14,6 @@ void krnl_rmsnorm(const krnl_word *x, const krnl_word *w, krnl_word *y, uint32_t
 #pragma HLS INTERFACE s_axilite port=woff
 #pragma HLS INTERFACE s_axilite port=return
 	float wb[KRNL_MAX_HIDDEN], buf[KRNL_MAX_HIDDEN];
-	float part[KRNL_ACC_LANES];
-#pragma HLS ARRAY_PARTITION variable=part complete
 
 	krnl_rd_f32(wb, w, 0, dim);
 weight:
@@ -28,17 +26,7 @@ row:
 	for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=2048
 		krnl_rd_f32(buf, x, (uint64_t)r * dim, dim);
-		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-			part[a] = 0.0f;
-sumsq:
-		for (uint32_t i = 0; i < dim; i++) {
-#pragma HLS loop_tripcount max=8192
-#pragma HLS PIPELINE II=1
-			part[i % KRNL_ACC_LANES] += buf[i] * buf[i];
-		}
-		float ss = 0.0f;
-		for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-			ss += part[a];
+		float ss = krnl_dot_f32(buf, buf, dim);
 		float inv = 1.0f / sqrtf(ss / (float)dim + eps);
 scale:
 		for (uint32_t i = 0; i < dim; i++) {

@@ -20,8 +20,6 @@ void krnl_rmsnorm_gated(const krnl_word *x, const krnl_word *z, const krnl_word 
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=return
 	float wb[KRNL_MAX_HEAD_DIM], xb[RMG_CHUNK], zb[RMG_CHUNK];
-	float part[KRNL_ACC_LANES];
-#pragma HLS ARRAY_PARTITION variable=part complete
 	uint32_t hpc = dim ? RMG_CHUNK / dim : 1;	/* heads per chunk */
 	uint64_t width = (uint64_t)heads * dim;
 
@@ -43,17 +41,7 @@ head:
 				float *xh = xb + h * dim;
 				const float *zh = zb + h * dim;
 
-				for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-					part[a] = 0.0f;
-sumsq:
-				for (uint32_t i = 0; i < dim; i++) {
-#pragma HLS loop_tripcount max=512
-#pragma HLS PIPELINE II=1
-					part[i % KRNL_ACC_LANES] += xh[i] * xh[i];
-				}
-				float ss = 0.0f;
-				for (uint32_t a = 0; a < KRNL_ACC_LANES; a++)
-					ss += part[a];
+				float ss = krnl_dot_f32(xh, xh, dim);
 				float inv = 1.0f / sqrtf(ss / (float)dim + eps);
 gate:
 				for (uint32_t i = 0; i < dim; i++) {
