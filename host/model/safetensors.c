@@ -46,10 +46,7 @@ struct ent {
 	uint64_t begin, end;
 };
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+int st_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,6 +57,8 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 	}
 	return -code;
 }
+
+#define fail st_fail
 
 size_t st_dtype_size(enum st_dtype dt)
 {

@@ -128,6 +128,11 @@ int st_read_f32_fp8(const struct st_set *s, const struct st_tensor *t, uint64_t 
 float st_f8e4m3_to_f32(uint8_t b);	/* bias 7, no infinities, 0x7f/0xff NaN */
 float st_f8e5m2_to_f32(uint8_t b);	/* bias 15, IEEE-like: the top byte of a half */
 
+/* Format a message into err (if any) and return -code: the error path of
+ * the safetensors reader and writer. */
+int st_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 float st_bf16_to_f32(uint16_t h);
 uint16_t st_f32_to_bf16(float f);	/* round to nearest, ties to even */
 float st_f16_to_f32(uint16_t h);

@@ -21,20 +21,7 @@
 /* JSON numbers are doubles: readers need every offset exact. */
 #define ST_MAX_INT (1ull << 53)
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -code;
-}
+#define fail st_fail
 
 static int check_add(const char *name, enum st_dtype dt, int ndim,
 		     const uint64_t *shape, uint64_t *nbytes, char *err,
