@@ -1,11 +1,13 @@
 /* fuzz_safetensors.c — st_parse on arbitrary bytes, then read every tensor
- * (FP8 ones through their block scales) and look up every metadata key. */
+ * (FP8 ones through their block scales), look up every metadata key and
+ * parse every value as a pre-quantized tensor's format. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "host/model/safetensors.h"
+#include "host/model/quant.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,6 +42,11 @@ static void read_all(const struct st_set *s)
 		if (!v || (i && strcmp(s->meta[i - 1].key, s->meta[i].key) > 0))
 			abort();
 		if ((!i || strcmp(s->meta[i - 1].key, s->meta[i].key)) && v != s->meta[i].val)
+			abort();
+		/* a pre-quantized tensor's format string is untrusted too */
+		uint32_t dt, cols;
+		if (nc_quant_meta_parse(s->meta[i].val, &dt, &cols) == 0 &&
+		    (!krnl_dt_valid(dt) || !cols))
 			abort();
 	}
 }
