@@ -119,8 +119,13 @@ build/tools/bench_batch: tools/bench_batch.c build/rel/libnextcard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
-bench: build/tools/bench_batch
+build/tools/bench_cpu: tools/bench_cpu.c build/rel/libnextcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
+bench: build/tools/bench_batch build/tools/bench_cpu build/nextcard $(DTBS)
 	build/tools/bench_batch
+	build/tools/bench_cpu
 
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -25,6 +25,7 @@
  *              kernel read and wrote in each step with the model's beats:
  *              exit 1 on any difference
  */
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,10 +118,29 @@ static int step(const struct fw_model_cfg *c, uint32_t n)
 	return 0;
 }
 
+/* Counters with the card held at a step boundary; the hold stays on until
+ * release(), so the card does not run ahead while a snapshot is matched. */
+static void held_snapshot(struct nc_engine *e, struct nc_card_snap *s)
+{
+	atomic_store(&e->ctrl->hold, 1);
+	while (atomic_load(&e->ctrl->in_step))
+		sched_yield();
+	shim_get_stats(e->card, &s->st);
+	s->steps = atomic_load(&e->ctrl->steps);
+}
+
+static void release(struct nc_engine *e)
+{
+	atomic_store(&e->ctrl->hold, 0);
+}
+
 /* --check: n decode steps on the emulated card, each kernel's bytes per
  * step against the model.  Results come back while the card runs ahead, so
  * a snapshot may cover several steps: they are matched to the positions
- * they ran at. */
+ * they ran at.  The sequence asks for CHECK_SLACK more tokens than are
+ * checked, so a fast card cannot finish before the first snapshot. */
+#define CHECK_SLACK 64u
+
 static int check(const char *dir, const char *quant, uint32_t n)
 {
 	struct nc_engine_opts o = { .model_dir = dir, .ctx_limit = 512, .quant = quant };
@@ -138,7 +158,7 @@ static int check(const char *dir, const char *quant, uint32_t n)
 	}
 	for (uint32_t i = 0; i < 4; i++)
 		ids[i] %= (int32_t)e->cfg.vocab;
-	if (nc_engine_submit(e, ids, 4, n + 4, 0, NULL, 0, 0, &slot, err, sizeof(err))) {
+	if (nc_engine_submit(e, ids, 4, n + CHECK_SLACK, 0, NULL, 0, 0, &slot, err, sizeof(err))) {
 		fprintf(stderr, "cycles: --check: %s\n", err);
 		nc_engine_close(e);
 		return -1;
@@ -148,12 +168,12 @@ static int check(const char *dir, const char *quant, uint32_t n)
 		if (r.kind != FW_RES_TOKEN)
 			continue;
 		if (first) {	/* after the prompt: from here on, decode steps */
-			nc_engine_snapshot(e, &s0);
+			held_snapshot(e, &s0);
 			first = 0;
 		} else {
-			nc_engine_snapshot(e, &s1);
+			held_snapshot(e, &s1);
 			uint64_t steps = s1.steps - s0.steps;
-			uint32_t p, lo = done ? p0 : 4, hi = done ? p0 : 4 + n;
+			uint32_t p, lo = done ? p0 : 4, hi = done ? p0 : 4 + n + CHECK_SLACK;
 
 			for (p = lo; steps && p <= hi; p++) {	/* the first position that fits */
 				struct tally sum[KRNL_COUNT];
@@ -206,9 +226,11 @@ static int check(const char *dir, const char *quant, uint32_t n)
 			}
 			s0 = s1;
 		}
+		release(e);
 		if (r.flags & FW_RF_LAST)
 			break;
 	}
+	release(e);
 	nc_engine_close(e);
 	if (!bad && done < n) {
 		printf("  only %u of %u steps seen\n", done, n);
