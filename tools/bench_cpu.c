@@ -15,8 +15,8 @@
  *   bytes    HBM bytes the kernels read per decoded token (the card's counters),
  *            and bytes x tokens/s, the bandwidth the card used.
  *
- * Repetitions are interleaved (each format once, then again) and the medians
- * printed.  The same run measures the machine's memory read bandwidth (sum of a
+ * Repetitions (--reps, 3 by default) are interleaved (each format once, then
+ * again) and the medians printed, with the range of decode.  The same run measures the machine's memory read bandwidth (sum of a
  * 1 GiB float array, 1 thread as the card uses, and 2 threads) so the card's
  * figure reads as a fraction of what this CPU can stream.
  */
@@ -74,10 +74,9 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static double median(double *v, int n)
+/* Sort a copy of v[0..n) into s. */
+static void sorted(const double *v, int n, double *s)
 {
-	double s[MAX_REPS];
-
 	memcpy(s, v, n * sizeof(*v));
 	for (int i = 1; i < n; i++)
 		for (int j = i; j > 0 && s[j - 1] > s[j]; j--) {
@@ -85,6 +84,13 @@ static double median(double *v, int n)
 			s[j] = s[j - 1];
 			s[j - 1] = t;
 		}
+}
+
+static double median(const double *v, int n)
+{
+	double s[MAX_REPS];
+
+	sorted(v, n, s);
 	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
@@ -276,11 +282,14 @@ static int open_fmt(struct fmt *f, const char *dir, double mem_total)
 		return -1;
 	}
 	f->floor = nc_active_floor(&f->e->cfg);
+	/* file pages are the checkpoint's mapping, shared by every engine: the
+	 * private (anonymous) part is what each open engine adds */
 	double rss = proc_kb("/proc/self/status", "VmRSS");
-	fprintf(stderr, "bench_cpu: %s: %s, loaded in %.1f s; process RSS %.2f GB\n", f->name,
-		f->e->formats, now() - t0, rss / 1e9);
-	if (!f->reopen && mem_total > 0 && rss > mem_total / 3) {
-		fprintf(stderr, "bench_cpu: %s: RSS over a third of the machine's %.1f GB:"
+	double anon = proc_kb("/proc/self/status", "RssAnon");
+	fprintf(stderr, "bench_cpu: %s: %s, loaded in %.1f s; process RSS %.2f GB, %.2f GB private\n",
+		f->name, f->e->formats, now() - t0, rss / 1e9, anon / 1e9);
+	if (!f->reopen && mem_total > 0 && anon > mem_total / 3) {
+		fprintf(stderr, "bench_cpu: %s: private memory over a third of the machine's %.1f GB:"
 			" reopened for each repetition\n", f->name, mem_total / 1e9);
 		f->reopen = 1;
 	}
@@ -409,8 +418,9 @@ int main(int argc, char **argv)
 				f->e = NULL;
 			}
 		}
-	fprintf(stderr, "bench_cpu: peak RSS %.2f GB; %.0f s\n",
-		proc_kb("/proc/self/status", "VmHWM") / 1e9, now() - t0);
+	fprintf(stderr, "bench_cpu: done in %.0f s; peak RSS %.2f GB, %.2f GB private now\n",
+		now() - t0, proc_kb("/proc/self/status", "VmHWM") / 1e9,
+		proc_kb("/proc/self/status", "RssAnon") / 1e9);
 
 	printf("emulated card on 1 CPU thread, model %s, batch 1; medians of %d interleaved runs\n",
 	       dir, reps);
@@ -418,15 +428,17 @@ int main(int argc, char **argv)
 	       " to its first token\n", DECODE_PROMPT, DECODE_NEW, PREFILL_PROMPT);
 	printf("memory read (sum of a 1 GiB float array): 1 thread %.2f GB/s, %d threads %.2f GB/s\n",
 	       gbs[0], STREAM_THREADS, gbs[STREAM_THREADS - 1]);
-	printf("%-8s %12s %9s %13s %14s %15s %11s\n", "format", "bytes/token", "vs floor",
-	       "decode tok/s", "prefill tok/s", "effective GB/s", "eff/STREAM");
+	printf("%-8s %12s %9s %13s %13s %14s %15s %11s\n", "format", "bytes/token", "vs floor",
+	       "decode tok/s", "(min-max)", "prefill tok/s", "effective GB/s", "eff/STREAM");
 	for (size_t i = 0; i < N_FMTS; i++) {
 		struct fmt *f = &fmts[i];
-		double b = median(f->bpt, reps), d = median(f->dec, reps);
+		double b = median(f->bpt, reps), d = median(f->dec, reps), s[MAX_REPS];
 		double eff = b * d / 1e9;
 
-		printf("%-8s %9.1f MB %9.3f %13.1f %14.1f %15.2f %11.2f\n", f->name, b / 1e6,
-		       b / f->floor, d, median(f->pre, reps), eff, eff / gbs[0]);
+		sorted(f->dec, reps, s);
+		printf("%-8s %9.1f MB %9.3f %13.1f %6.1f-%-6.1f %14.1f %15.2f %11.2f\n", f->name,
+		       b / 1e6, b / f->floor, d, s[0], s[reps - 1], median(f->pre, reps), eff,
+		       eff / gbs[0]);
 	}
 	printf("decode vs llama.cpp (quoted from the issue, measured there on this VM with 2 threads,"
 	       " not here): f16 %.1f / %.1f = %.2fx, int8:64 vs q8_0 %.1f / %.1f = %.2fx\n",
