@@ -82,27 +82,67 @@ static uint64_t hal_now(void *ctx)
 	return shim_now_ns();
 }
 
-/* The firmware's processor: poll the rings, back off when idle. */
+/* Absolute CLOCK_REALTIME deadline ns from now, for pthread_cond_timedwait. */
+static struct timespec deadline(uint64_t ns)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ns += (uint64_t)ts.tv_nsec;
+	ts.tv_sec += (time_t)(ns / 1000000000ull);
+	ts.tv_nsec = (long)(ns % 1000000000ull);
+	return ts;
+}
+
+/* The firmware's processor: poll the rings; after a unit of work tell a
+ * waiting host; when idle, sleep until the doorbell (or 1 ms, the bound on
+ * anything the host posts without ringing). */
 static void *fw_thread(void *arg)
 {
 	struct shim_card *c = arg;
 	unsigned idle = 0;
 
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+		unsigned bell = atomic_load_explicit(&c->doorbell, memory_order_acquire);
 		int rc = fw_service(&c->fw);
 
 		if (rc > 0) {
 			idle = 0;
+			atomic_fetch_add_explicit(&c->res_seq, 1, memory_order_release);
+			pthread_mutex_lock(&c->ev_mu);
+			pthread_cond_broadcast(&c->res_cv);
+			pthread_mutex_unlock(&c->ev_mu);
 			continue;
 		}
 		if (++idle < 64) {
 			sched_yield();
-		} else {
-			struct timespec ts = { 0, 20000 };
-			nanosleep(&ts, NULL);
+			continue;
 		}
+		struct timespec ts = deadline(1000000);
+		pthread_mutex_lock(&c->ev_mu);
+		while (atomic_load_explicit(&c->doorbell, memory_order_acquire) == bell &&
+		       !atomic_load_explicit(&c->stop, memory_order_acquire) &&
+		       pthread_cond_timedwait(&c->cmd_cv, &c->ev_mu, &ts) == 0)
+			;
+		pthread_mutex_unlock(&c->ev_mu);
 	}
 	return NULL;
+}
+
+unsigned shim_result_seq(struct shim_card *c)
+{
+	return atomic_load_explicit(&c->res_seq, memory_order_acquire);
+}
+
+void shim_wait_result(struct shim_card *c, unsigned seen, uint64_t timeout_ns)
+{
+	struct timespec ts = deadline(timeout_ns);
+
+	pthread_mutex_lock(&c->ev_mu);
+	while (atomic_load_explicit(&c->res_seq, memory_order_acquire) == seen &&
+	       pthread_cond_timedwait(&c->res_cv, &c->ev_mu, &ts) == 0)
+		;
+	pthread_mutex_unlock(&c->ev_mu);
 }
 
 static int read_file(const char *path, void **buf, size_t *len, char *err, size_t errlen)
@@ -175,6 +215,10 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 		be->close(c);
 		goto fail;
 	}
+	pthread_mutex_init(&c->ev_mu, NULL);
+	pthread_cond_init(&c->res_cv, NULL);
+	pthread_cond_init(&c->cmd_cv, NULL);
+	c->ev_up = 1;
 	if (pthread_create(&c->thread, NULL, fw_thread, c)) {
 		snprintf(err, errlen, "cannot start the firmware thread");
 		be->close(c);
@@ -195,7 +239,13 @@ void shim_close(struct shim_card *c)
 		return;
 	if (c->thread_up) {
 		atomic_store_explicit(&c->stop, 1, memory_order_release);
+		shim_kick(c);
 		pthread_join(c->thread, NULL);
+	}
+	if (c->ev_up) {
+		pthread_cond_destroy(&c->res_cv);
+		pthread_cond_destroy(&c->cmd_cv);
+		pthread_mutex_destroy(&c->ev_mu);
 	}
 	c->be->close(c);
 	free(c);
@@ -221,6 +271,11 @@ int shim_read(struct shim_card *c, uint64_t addr, void *dst, uint64_t n)
 void shim_kick(struct shim_card *c)
 {
 	atomic_fetch_add_explicit(&c->doorbell, 1, memory_order_release);
+	if (c->ev_up) {
+		pthread_mutex_lock(&c->ev_mu);
+		pthread_cond_broadcast(&c->cmd_cv);
+		pthread_mutex_unlock(&c->ev_mu);
+	}
 }
 
 const char *shim_backend(const struct shim_card *c)

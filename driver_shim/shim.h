@@ -48,6 +48,12 @@ int shim_read(struct shim_card *card, uint64_t addr, void *dst, uint64_t n);
 /* Tell the firmware there is a new command (a doorbell). */
 void shim_kick(struct shim_card *card);
 
+/* Results: a counter the firmware bumps after every unit of work, and a wait
+ * until it moves past `seen` (or timeout_ns passes).  Read the counter before
+ * polling the result ring and no wakeup is lost. */
+unsigned shim_result_seq(struct shim_card *card);
+void shim_wait_result(struct shim_card *card, unsigned seen, uint64_t timeout_ns);
+
 void shim_get_stats(struct shim_card *card, struct shim_stats *st);
 void shim_reset_stats(struct shim_card *card);
 

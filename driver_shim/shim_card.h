@@ -41,6 +41,12 @@ struct shim_card {
 	int thread_up;
 	atomic_int stop;
 	atomic_uint doorbell;
+	/* Events between the firmware thread and the host, so neither spins:
+	 * results posted (res_seq, res_cv) and commands rung (doorbell, cmd_cv). */
+	pthread_mutex_t ev_mu;
+	pthread_cond_t res_cv, cmd_cv;
+	atomic_uint res_seq;
+	int ev_up;
 	struct shim_counters cnt;
 };
 

@@ -83,21 +83,19 @@ int nc_engine_poll(struct nc_engine *e, struct fw_res *r)
 int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms)
 {
 	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	unsigned spins = 0;
 
 	for (;;) {
+		unsigned seq = shim_result_seq(e->card);
 		int rc = nc_engine_poll(e, r);
+		uint64_t now;
 
 		if (rc)
 			return rc;
-		if (now_ns() > end)
+		now = now_ns();
+		if (now > end)
 			return 0;
-		if (++spins < 256) {
-			sched_yield();
-		} else {
-			struct timespec ts = { 0, 10000 };
-			nanosleep(&ts, NULL);
-		}
+		/* sleep until the firmware has done something (no core spins) */
+		shim_wait_result(e->card, seq, end - now < 100000000ull ? end - now : 100000000ull);
 	}
 }
 
