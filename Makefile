@@ -54,9 +54,12 @@ build/board/%.dtb: board/%.dts
 	$(DTC) -q -I dts -O dtb -o $@ $<
 
 # The emulated card is the C simulation of the kernels: on a CPU with them,
-# let gcc use 256-bit vectors, FMA and the f16 conversion instructions.
+# let gcc use 256-bit vectors, FMA and the f16 conversion instructions (and
+# AVX-512 where the CPU has it: 32 registers hold a row's partial sums).
 KRNL_CPU := $(shell grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo && \
 		grep -qw f16c /proc/cpuinfo && echo -mavx2 -mfma -mf16c)
+KRNL_CPU += $(shell grep -qw avx512f /proc/cpuinfo 2>/dev/null && grep -qw avx512bw /proc/cpuinfo && \
+		grep -qw avx512vl /proc/cpuinfo && echo -mavx512f -mavx512bw -mavx512vl)
 build/rel/hls_kernels/%.o build/asan/hls_kernels/%.o: EXTRA = $(HLS_QUIET) $(KRNL_CPU)
 build/rel/hls_kernels/%.o: EXTRA += -fvect-cost-model=dynamic
 
@@ -82,11 +85,14 @@ build/asan/nextcard: build/asan/host/cli/main.o build/asan/libnextcard.a
 
 build/rel/tests/%: tests/unit/%.c build/rel/libnextcard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
+	$(CC) $(REL_FLAGS) $(EXTRA) -Itests -o $@ $^ -lcmocka $(LIBS)
 
 build/asan/tests/%: tests/unit/%.c build/asan/libnextcard.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_FLAGS) -Itests -o $@ $^ -lcmocka $(LIBS)
+	$(CC) $(ASAN_FLAGS) $(EXTRA) -Itests -o $@ $^ -lcmocka $(LIBS)
+
+# test_wfmt compares the kernels' CPU vector path with their HLS loop.
+build/rel/tests/test_wfmt build/asan/tests/test_wfmt: private EXTRA = $(KRNL_CPU)
 
 # libFuzzer targets: the whole library rebuilt by clang with the fuzzer's coverage.
 build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)

@@ -18,11 +18,15 @@
 #include <stdint.h>
 #include <string.h>
 #include "krnl_common.h"
-/* C-simulation on an x86 CPU with AVX2/F16C: widen beats with its vector
- * instructions (same values as the scalar code, which HLS compiles). */
+/* C-simulation on an x86 CPU with AVX2/F16C: the weight-row dot products run
+ * on its vector unit (krnl_mem_x86.h: the same values as the HLS loop). */
 #if defined(__F16C__) && defined(__AVX2__) && !defined(__SYNTHESIS__)
 #define KRNL_X86_VEC 1
 #include <immintrin.h>
+/* Its 64-byte vectors pass in registers only with AVX-512; every function
+ * using them is inlined, so gcc's note about that ABI (given at the end of
+ * the file that includes this, past any push/pop) does not apply. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
 /* Whoever includes this (firmware, shim, tests) need not know HLS pragmas. */
@@ -253,9 +257,7 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 			     uint32_t gsh, float *v)
 {
 #pragma HLS INLINE
-#ifndef KRNL_X86_VEC
 	uint16_t h[32];
-#endif
 	int8_t q[64];
 	uint8_t nib[64];
 
@@ -264,67 +266,27 @@ static inline KRNL_ALWAYS void krnl_unpack(const krnl_word *w, uint32_t fmt, con
 		memcpy(v, w->u, KRNL_BEAT_BYTES);
 		break;
 	case KRNL_FMT_BF16:
-#ifdef KRNL_X86_VEC
-		for (uint32_t j = 0; j < 32; j += 8) {
-			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)
-						    ((const uint8_t *)w->u + 2 * j));
-			_mm256_storeu_ps(v + j, _mm256_castsi256_ps(
-				_mm256_slli_epi32(_mm256_cvtepu16_epi32(x), 16)));
-		}
-#else
 		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
 			v[j] = krnl_bf16_f32(h[j]);
-#endif
 		break;
 	case KRNL_FMT_F16:
-#ifdef KRNL_X86_VEC
-		/* the CPU's own conversion (vcvtph2ps), 8 at a time: same values */
-		for (uint32_t j = 0; j < 32; j += 8)
-			_mm256_storeu_ps(v + j, _mm256_cvtph_ps(_mm_loadu_si128(
-				(const __m128i *)(const void *)((const uint8_t *)w->u + 2 * j))));
-#else
 		memcpy(h, w->u, KRNL_BEAT_BYTES);
 		for (uint32_t j = 0; j < 32; j++)
 			v[j] = krnl_f16_f32(h[j]);
-#endif
 		break;
 	case KRNL_FMT_INT8:
 		memcpy(q, w->u, KRNL_BEAT_BYTES);
-#ifdef KRNL_X86_VEC
-		/* a group is at least 32 wide: 8 lanes share one scale */
-		for (uint32_t j = 0; j < 64; j += 8)
-			_mm256_storeu_ps(v + j, _mm256_mul_ps(_mm256_cvtepi32_ps(
-				_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(q + j)))),
-				_mm256_set1_ps(sc[(c0 + j) >> gsh])));
-#else
 		for (uint32_t j = 0; j < 64; j++)
 			v[j] = (float)q[j] * sc[(c0 + j) >> gsh];
-#endif
 		break;
 	default:	/* KRNL_FMT_INT4: element 2i low nibble of byte i */
 		memcpy(nib, w->u, KRNL_BEAT_BYTES);
-#ifdef KRNL_X86_VEC
-		{
-			int8_t q4[128];
-
-			for (uint32_t j = 0; j < 64; j++) {
-				q4[2 * j] = (int8_t)(uint8_t)(nib[j] << 4) >> 4;
-				q4[2 * j + 1] = (int8_t)nib[j] >> 4;
-			}
-			for (uint32_t j = 0; j < 128; j += 8)
-				_mm256_storeu_ps(v + j, _mm256_mul_ps(_mm256_cvtepi32_ps(
-					_mm256_cvtepi8_epi32(_mm_loadl_epi64(
-						(const __m128i *)(const void *)(q4 + j)))),
-					_mm256_set1_ps(sc[(c0 + j) >> gsh])));
-		}
-#else
 		for (uint32_t j = 0; j < 64; j++) {
 			int32_t lo = nib[j] & 0xf, hi = nib[j] >> 4;
 			v[2 * j] = (float)(lo - ((lo & 8) << 1)) * sc[(c0 + 2 * j) >> gsh];
 			v[2 * j + 1] = (float)(hi - ((hi & 8) << 1)) * sc[(c0 + 2 * j + 1) >> gsh];
 		}
-#endif
 		break;
 	}
 }
@@ -362,12 +324,16 @@ scales:
 	return sb;
 }
 
+#ifdef KRNL_X86_VEC
+#include "krnl_mem_x86.h"
+#endif
+
 /* One format's dot products: epb a constant at each call site, so each
  * format is its own datapath (and its own vectorized loop on a CPU).  Per
  * beat the epb products of a row fold by a fixed tree onto 16 lanes, which
  * add into partial sums acc[r][b % KRNL_ACC_LANES][lane]: no lane sees a
  * carried addition closer than KRNL_ACC_LANES beats apart. */
-static inline KRNL_ALWAYS void krnl_dot_beats(const krnl_word *w, uint64_t wb, uint32_t nb, const uint32_t fmt,
+static inline KRNL_ALWAYS void krnl_dot_beats_hls(const krnl_word *w, uint64_t wb, uint32_t nb, const uint32_t fmt,
 				const uint32_t epb, const float *sc, uint32_t gsh, const float *x,
 				uint32_t xs, uint32_t nr,
 				float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
@@ -408,6 +374,21 @@ rows:
 				a[j] += p[j];
 		}
 	}
+}
+
+/* The dot products as the card computes them: the HLS loop above, or on a
+ * CPU the same arithmetic scheduled for its vector unit (krnl_mem_x86.h). */
+static inline KRNL_ALWAYS void krnl_dot_beats(const krnl_word *w, uint64_t wb, uint32_t nb, const uint32_t fmt,
+				const uint32_t epb, const float *sc, uint32_t gsh, const float *x,
+				uint32_t xs, uint32_t nr,
+				float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+{
+#pragma HLS INLINE
+#ifdef KRNL_X86_VEC
+	krnl_dot_beats_x86(w, wb, nb, fmt, epb, sc, gsh, x, xs, nr, acc);
+#else
+	krnl_dot_beats_hls(w, wb, nb, fmt, epb, sc, gsh, x, xs, nr, acc);
+#endif
 }
 
 /*

@@ -452,9 +452,92 @@ static void test_meter_counts_gemv(void **state)
 	free(m);
 }
 
+#ifdef KRNL_X86_VEC
+/* Both datapaths on the same beats, each specialized for its format as the
+ * kernels' call sites specialize them. */
+#define DOT_BOTH(F, E) do { \
+	krnl_dot_beats_hls(w, wb, nb, F, E, sc, gsh, x, xs, nr, ah); \
+	krnl_dot_beats_x86(w, wb, nb, F, E, sc, gsh, x, xs, nr, av); \
+} while (0)
+
+static void dot_both(const krnl_word *w, uint64_t wb, uint32_t nb, uint32_t fmt,
+		     const float *sc, uint32_t gsh, const float *x, uint32_t xs, uint32_t nr,
+		     float ah[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT],
+		     float av[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+{
+	switch (fmt) {
+	case KRNL_FMT_F32:  DOT_BOTH(KRNL_FMT_F32, 16); break;
+	case KRNL_FMT_BF16: DOT_BOTH(KRNL_FMT_BF16, 32); break;
+	case KRNL_FMT_F16:  DOT_BOTH(KRNL_FMT_F16, 32); break;
+	case KRNL_FMT_INT8: DOT_BOTH(KRNL_FMT_INT8, 64); break;
+	default:            DOT_BOTH(KRNL_FMT_INT4, 128); break;
+	}
+}
+#endif
+
+/* The emulated card's dot products on a CPU with vector units
+ * (krnl_mem_x86.h) must be the HLS loop's, bit for bit, in every format, for
+ * one row and for batches, for row lengths that do and do not fill the eight
+ * partial sums. */
+static void test_dot_paths_bitwise(void **state)
+{
+	(void)state;
+#ifdef KRNL_X86_VEC
+	static float acc_h[KRNL_MAX_BATCH][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+	static float acc_v[KRNL_MAX_BATCH][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+	const uint32_t nrs[] = { 1, 2, 5, KRNL_MAX_BATCH };
+	const uint32_t colss[] = { 16, 200, 1000, 1024, 2048 + 96 };
+	uint64_t checked = 0;
+
+	for (uint32_t f = 0; f < NFMT; f++) {
+		uint32_t dt;
+
+		assert_int_equal(nc_fmt_parse(fmts[f], &dt), 0);
+		uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt), gsh = krnl_group_shift(dt);
+
+		for (uint32_t ci = 0; ci < sizeof(colss) / sizeof(colss[0]); ci++) {
+			uint32_t cols = colss[ci], nb = (cols + epb - 1) / epb;
+			uint32_t xs = cols + KRNL_MAX_EPB;
+			struct mat m;
+			float *x = calloc((size_t)KRNL_MAX_BATCH * xs, sizeof(float));
+			float sc[KRNL_MAX_SCALES];
+
+			mat_make(&m, dt, 3, cols, 0.5);
+			for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++)
+				for (uint32_t c = 0; c < cols; c++)
+					x[(size_t)r * xs + c] = frand(2.0);
+			for (uint32_t row = 0; row < m.rows; row++) {
+				const krnl_word *w = (const krnl_word *)(const void *)m.card;
+				uint64_t wb = row * (nc_quant_row_bytes(dt, cols) / KRNL_BEAT_BYTES);
+
+				wb += krnl_wrow_scales(w, wb, dt, cols, sc);
+				for (uint32_t ni = 0; ni < sizeof(nrs) / sizeof(nrs[0]); ni++) {
+					uint32_t nr = nrs[ni];
+
+					/* both start from the same nonzero partial sums */
+					for (uint32_t i = 0; i < KRNL_MAX_BATCH * KRNL_ACC_LANES * KRNL_F32_PER_BEAT; i++)
+						(&acc_h[0][0][0])[i] = (&acc_v[0][0][0])[i] = frand(1.0);
+					dot_both(w, wb, nb, fmt, sc, gsh, x, xs, nr, acc_h, acc_v);
+					if (memcmp(acc_h, acc_v, sizeof(acc_h)) != 0)
+						fail_msg("%s cols %u rows %u: vector path differs from the HLS loop",
+							 fmts[f], cols, nr);
+					checked++;
+				}
+			}
+			mat_free(&m);
+			free(x);
+		}
+	}
+	assert_true(checked == NFMT * 5 * 3 * 4);
+#else
+	skip();	/* built without the CPU's vector path: the HLS loop is all there is */
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dot_paths_bitwise),
 		cmocka_unit_test(test_gemv_formats),
 		cmocka_unit_test(test_gemv_perturbed),
 		cmocka_unit_test(test_lm_head_formats),
