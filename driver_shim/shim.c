@@ -184,11 +184,14 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 
 	if (!spec || !strcmp(spec, "emu")) {
 		be = &shim_emu_backend;
+	} else if (!strncmp(spec, "emu:", 4)) {
+		be = &shim_emu_backend;	/* emu:N, N compute-unit threads */
+		arg = spec + 4;
 	} else if (!strncmp(spec, "xrt", 3) && (spec[3] == 0 || spec[3] == ':')) {
 		be = &shim_xrt_backend;
 		arg = spec[3] ? spec + 4 : "0";
 	} else {
-		snprintf(err, errlen, "unknown card '%s' (want emu, xrt or xrt:N)", spec);
+		snprintf(err, errlen, "unknown card '%s' (want emu, emu:THREADS, xrt or xrt:N)", spec);
 		return NULL;
 	}
 	if (read_file(dtb_path, &dtb, &len, err, errlen))

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/mman.h>
 #include "shim_card.h"
 #include "krnl_common.h"
@@ -26,11 +27,31 @@
 #include "krnl_lm_head_argmax.h"
 #include "krnl_sampler.h"
 
+#define EMU_MAX_CU 16
+
+/* The CU threads: the caller takes part in each batch of jobs it posts. */
+struct cu_pool {
+	uint32_t n;			/* threads, the caller included */
+	pthread_t tid[EMU_MAX_CU];
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	atomic_ulong gen;		/* one per batch */
+	atomic_uint next;		/* next job to take */
+	atomic_uint busy;		/* workers not yet through the batch */
+	atomic_int stop;
+	uint32_t njobs;
+	void (*fn)(void *arg, uint32_t job);
+	void *arg;
+};
+
 struct emu {
 	uint8_t *hbm;
 	uint64_t size;		/* end of the highest bank */
 	struct fw_ctrl ctrl;	/* host-visible control block (a BAR in real life) */
 	struct krnl_meter meter0;	/* bank table of this card, no ports */
+	struct cu_pool pool;
+	uint32_t cus[KRNL_COUNT];	/* CU threads a call of each kernel may use */
+	uint64_t split_min;		/* weight bytes per CU below which a call stays whole */
 };
 
 static struct emu *EMU(struct shim_card *c)
@@ -45,6 +66,126 @@ static void *mem(struct shim_card *c, uint64_t addr, uint64_t n)
 	if (addr > e->size || n > e->size - addr)
 		return NULL;
 	return e->hbm + addr;
+}
+
+/* ---- CU threads ------------------------------------------------------------ */
+
+/* Kernel calls follow each other within microseconds during a step: a worker
+ * spins this long for the next batch before it sleeps. */
+#define CU_SPIN 20000
+
+static void cu_take(struct cu_pool *pl)
+{
+	for (;;) {
+		uint32_t j = atomic_fetch_add_explicit(&pl->next, 1, memory_order_acq_rel);
+
+		if (j >= pl->njobs)
+			return;
+		pl->fn(pl->arg, j);
+	}
+}
+
+static void *cu_main(void *arg)
+{
+	struct cu_pool *pl = arg;
+	unsigned long seen = 0;
+
+	for (;;) {
+		unsigned long g = atomic_load_explicit(&pl->gen, memory_order_acquire);
+
+		for (uint32_t i = 0; g == seen && i < CU_SPIN; i++) {
+			__builtin_ia32_pause();
+			g = atomic_load_explicit(&pl->gen, memory_order_acquire);
+		}
+		if (g == seen) {
+			pthread_mutex_lock(&pl->mu);
+			while ((g = atomic_load(&pl->gen)) == seen && !atomic_load(&pl->stop))
+				pthread_cond_wait(&pl->go, &pl->mu);
+			pthread_mutex_unlock(&pl->mu);
+		}
+		if (atomic_load(&pl->stop))
+			return NULL;
+		seen = g;
+		cu_take(pl);
+		if (atomic_fetch_sub_explicit(&pl->busy, 1, memory_order_acq_rel) == 1) {
+			pthread_mutex_lock(&pl->mu);
+			pthread_cond_signal(&pl->done);
+			pthread_mutex_unlock(&pl->mu);
+		}
+	}
+}
+
+/* fn(arg, j) for j < njobs, over all CU threads; returns when all are done. */
+static void cu_run(struct cu_pool *pl, void (*fn)(void *, uint32_t), void *arg, uint32_t njobs)
+{
+	if (pl->n < 2 || njobs < 2) {
+		for (uint32_t j = 0; j < njobs; j++)
+			fn(arg, j);
+		return;
+	}
+	pl->fn = fn;
+	pl->arg = arg;
+	pl->njobs = njobs;
+	atomic_store_explicit(&pl->next, 0, memory_order_relaxed);
+	atomic_store_explicit(&pl->busy, pl->n - 1, memory_order_relaxed);
+	pthread_mutex_lock(&pl->mu);
+	atomic_fetch_add_explicit(&pl->gen, 1, memory_order_release);
+	pthread_cond_broadcast(&pl->go);
+	pthread_mutex_unlock(&pl->mu);
+	cu_take(pl);
+	for (uint32_t i = 0; atomic_load_explicit(&pl->busy, memory_order_acquire) && i < CU_SPIN; i++)
+		__builtin_ia32_pause();
+	pthread_mutex_lock(&pl->mu);
+	while (atomic_load(&pl->busy))
+		pthread_cond_wait(&pl->done, &pl->mu);
+	pthread_mutex_unlock(&pl->mu);
+}
+
+static int cu_start(struct cu_pool *pl, uint32_t n)
+{
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->go, NULL);
+	pthread_cond_init(&pl->done, NULL);
+	pl->n = 1;
+	for (uint32_t i = 1; i < n; i++) {
+		if (pthread_create(&pl->tid[i], NULL, cu_main, pl))
+			break;
+		pl->n = i + 1;
+	}
+	return 0;
+}
+
+static void cu_stop(struct cu_pool *pl)
+{
+	pthread_mutex_lock(&pl->mu);
+	atomic_store(&pl->stop, 1);
+	pthread_cond_broadcast(&pl->go);
+	pthread_mutex_unlock(&pl->mu);
+	for (uint32_t i = 1; i < pl->n; i++)
+		pthread_join(pl->tid[i], NULL);
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->go);
+	pthread_cond_destroy(&pl->done);
+}
+
+/* CU threads: "emu:N", else NEXTCARD_THREADS, else the online cores. */
+static uint32_t emu_threads(const char *arg, char *err, size_t errlen)
+{
+	const char *v = arg && *arg ? arg : getenv("NEXTCARD_THREADS");
+	long n;
+
+	if (v && *v) {
+		char *end;
+
+		n = strtol(v, &end, 10);
+		if (*end || n < 1 || n > EMU_MAX_CU) {
+			snprintf(err, errlen, "emulated card threads '%s': want 1..%d", v, EMU_MAX_CU);
+			return 0;
+		}
+		return (uint32_t)n;
+	}
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > EMU_MAX_CU ? EMU_MAX_CU : (uint32_t)n;
 }
 
 static int emu_open(struct shim_card *c, const char *arg, char *err, size_t errlen)
@@ -82,6 +223,20 @@ static int emu_open(struct shim_card *c, const char *arg, char *err, size_t errl
 		e->meter0.bank_hi[i] = (uintptr_t)(e->hbm + b->banks[i].base + b->banks[i].size);
 	}
 	e->meter0.n_banks = b->n_banks;
+	uint32_t nt = emu_threads(arg, err, errlen);
+	if (!nt) {
+		munmap(e->hbm, e->size);
+		free(e);
+		return -1;
+	}
+	/* a kernel gets as many CU threads as the board gives it CUs */
+	for (uint32_t i = 0; i < b->n_cus; i++)
+		for (uint32_t id = 0; id < KRNL_COUNT; id++)
+			if (!strcmp(b->cus[i].kernel, krnl_names[id]) && e->cus[id] < nt)
+				e->cus[id]++;
+	const char *sm = getenv("NEXTCARD_SPLIT_MIN");
+	e->split_min = sm && *sm ? strtoull(sm, NULL, 10) : 256u << 10;
+	cu_start(&e->pool, nt);
 	c->priv = e;
 	c->ctrl = &e->ctrl;
 	return 0;
@@ -93,6 +248,7 @@ static void emu_close(struct shim_card *c)
 
 	if (!e)
 		return;
+	cu_stop(&e->pool);
 	munmap(e->hbm, e->size);
 	free(e);
 	c->priv = NULL;
@@ -135,6 +291,7 @@ struct port {
 	const struct krnl_call *k;
 	struct krnl_meter m;
 	int bad;
+	int rc;
 };
 
 /* The host pointer of pointer argument arg, whose port spans bytes. */
@@ -155,6 +312,46 @@ static void *port(struct port *p, int arg, uint64_t bytes)
 	if ((uint32_t)arg >= p->m.n_ports)
 		p->m.n_ports = (uint32_t)arg + 1;
 	return ptr;
+}
+
+/* A port on host scratch of a split call: outside every bank, so the meter
+ * counts it in no bank and it never reaches the card's counters. */
+static void port_host(struct port *p, int arg, void *ptr, uint64_t bytes)
+{
+	p->m.port[arg].lo = (uintptr_t)ptr;
+	p->m.port[arg].hi = (uintptr_t)ptr + (bytes + KRNL_BEAT_BYTES - 1) / KRNL_BEAT_BYTES *
+						KRNL_BEAT_BYTES;
+	p->m.port[arg].port = (uint16_t)arg;
+	if ((uint32_t)arg >= p->m.n_ports)
+		p->m.n_ports = (uint32_t)arg + 1;
+}
+
+/* Forget what a CU of a split read on port arg: the one-CU kernel reads it
+ * once, so only the first CU's reads of a shared input are card traffic. */
+static void uncount_reads(struct port *p, int arg)
+{
+	uint64_t n = p->m.port_beats[arg][0];
+	uintptr_t lo = p->m.port[arg].lo, hi = p->m.port[arg].hi;
+
+	for (uint32_t b = 0; n && b < p->m.n_banks; b++)
+		if (lo >= p->m.bank_lo[b] && hi <= p->m.bank_hi[b]) {
+			p->m.bank_beats[b][0] -= n;
+			p->m.port_beats[arg][0] = 0;
+			return;
+		}
+}
+
+/* Beats a row-by-row f32 burst of rows x n at stride s covers. */
+static uint64_t burst_beats(uint32_t rows, uint32_t s, uint32_t n)
+{
+	uint64_t t = 0;
+
+	for (uint32_t r = 0; r < rows; r++) {
+		uint64_t off = (uint64_t)r * s;
+
+		t += (off + n + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT - off / KRNL_F32_PER_BEAT;
+	}
+	return t;
 }
 
 /* Bytes of rows of width elements (f32) at a stride. */
@@ -239,6 +436,33 @@ static int run_gemv(struct port *p, const struct krnl_call *k)
 	return 0;
 }
 
+
+static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n);
+static uint32_t parts_for(struct emu *e, uint32_t id, uint64_t wbytes, uint32_t most);
+static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_t *cnt);
+
+/* A GEMV on one CU, or split when its weights are worth a handoff. */
+static int run_gemv_any(struct port *p, const struct krnl_call *k)
+{
+	uint32_t out = U(GEMV_OUT), in = U(GEMV_IN), dt = U(GEMV_DT), n;
+
+	if (!DT_OK(dt) || in > KRNL_MAX_HIDDEN || out > KRNL_MAX_OUT)
+		return -1;
+	n = parts_for(EMU(p->c), KRNL_GEMV, krnl_matrix_bytes(dt, out, in),
+		      (out + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT);
+	if (n < 2)
+		return run_gemv(p, k);
+	/* the whole call's ports first: a bad call fails whole */
+	struct port chk = *p;
+	uint32_t rows = U(GEMV_ROWS), xs = U(GEMV_XSTRIDE), ys = U(GEMV_YSTRIDE);
+
+	port(&chk, GEMV_X, rows_bytes(rows, xs, in));
+	port(&chk, GEMV_W, krnl_matrix_bytes(dt, out, in));
+	port(&chk, GEMV_Y, rows_bytes(rows, ys, out));
+	if (chk.bad || !rows || rows > KRNL_MAX_BATCH || xs < in || ys < out)
+		return -1;
+	return run_gemv_split(p, k, n);
+}
 
 static int run_conv(struct port *p, const struct krnl_call *k)
 {
@@ -361,6 +585,11 @@ static int run_experts(struct port *p, const struct krnl_call *k)
 		atomic_fetch_add_explicit(&p->c->cnt.experts_fetched, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&p->c->cnt.expert_rows, cnt[e], memory_order_relaxed);
 	}
+	uint32_t n = EMU(p->c)->pool.n > 1 && EMU(p->c)->cus[KRNL_EXPERT_FFN] > 1 &&
+		     p->m.n_banks < KRNL_METER_BANKS &&
+		     krnl_expert_bytes(dt, h, ni) >= EMU(p->c)->split_min;
+	if (n)
+		return run_experts_split(p, k, cnt);
 	krnl_expert_ffn(x, w, (void *)cnt, (void *)list, lw, sw, sg, y, rows, h, ni, ne, si,
 			dt, sdt);
 	return 0;
@@ -412,13 +641,195 @@ static int run_sampler(struct port *p, const struct krnl_call *k)
 	return 0;
 }
 
+/* ---- calls split across CU threads -------------------------------------- */
+
+struct split {
+	struct shim_card *c;
+	struct port *part;		/* one per job: its own meter */
+	struct krnl_call *call;		/* GEMV: each job's slice */
+	/* expert FFN */
+	const struct krnl_call *k;
+	const int32_t *cnt;
+	int32_t *cnt1;			/* per job: its one-hot count */
+	float *y1;			/* per job: its contribution rows */
+	int32_t *eid;			/* per job: expert, or -1 the shared one */
+};
+
+static void gemv_job(void *arg, uint32_t j)
+{
+	struct split *sp = arg;
+	struct port *p = &sp->part[j];
+
+	krnl_meter_cur = &p->m;
+	p->rc = run_gemv(p, &sp->call[j]);
+	krnl_meter_cur = NULL;
+}
+
+/* How many CUs a call of this kernel with this many weight bytes uses. */
+static uint32_t parts_for(struct emu *e, uint32_t id, uint64_t wbytes, uint32_t most)
+{
+	uint32_t n = e->cus[id] < e->pool.n ? e->cus[id] : e->pool.n;
+
+	if (n > most)
+		n = most;
+	while (n > 1 && wbytes / n < e->split_min)
+		n--;
+	return n ? n : 1;
+}
+
+/* A GEMV in blocks of 16 output rows per CU (each y write stays on whole
+ * beats); each output is computed exactly as by one CU. */
+static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n)
+{
+	uint32_t out = U(GEMV_OUT), in = U(GEMV_IN), dt = U(GEMV_DT);
+	uint32_t blocks = (out + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT;
+	uint64_t rb = krnl_row_beats(dt, in);
+	struct krnl_call call[EMU_MAX_CU];
+	struct port part[EMU_MAX_CU];
+	struct split sp = { .c = p0->c, .part = part, .call = call };
+
+	for (uint32_t j = 0; j < n; j++) {
+		uint32_t lo = blocks * j / n * KRNL_F32_PER_BEAT;
+		uint32_t hi = j + 1 == n ? out : blocks * (j + 1) / n * KRNL_F32_PER_BEAT;
+
+		call[j] = *k;
+		call[j].arg[GEMV_W] += (uint64_t)lo * rb * KRNL_BEAT_BYTES;
+		call[j].arg[GEMV_Y] += (uint64_t)lo * 4;
+		call[j].arg[GEMV_OUT] = hi - lo;
+		part[j] = *p0;
+		part[j].k = &call[j];
+	}
+	cu_run(&EMU(p0->c)->pool, gemv_job, &sp, n);
+	for (uint32_t j = 0; j < n; j++) {
+		if (j)
+			uncount_reads(&part[j], GEMV_X);
+		if (part[j].rc)
+			p0->rc = part[j].rc;
+		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
+			p0->m.bank_beats[b][0] += part[j].m.bank_beats[b][0];
+			p0->m.bank_beats[b][1] += part[j].m.bank_beats[b][1];
+		}
+		for (uint32_t a = 0; a < KRNL_METER_PORTS; a++) {
+			p0->m.port_beats[a][0] += part[j].m.port_beats[a][0];
+			p0->m.port_beats[a][1] += part[j].m.port_beats[a][1];
+		}
+		p0->m.stray_beats[0] += part[j].m.stray_beats[0];
+		p0->m.stray_beats[1] += part[j].m.stray_beats[1];
+	}
+	return p0->rc;
+}
+
+/* One job of a split expert FFN: one routed expert (or the shared one) run
+ * by the kernel on its own zeroed rows, so they end as that expert's
+ * contributions, scale * down(...), rounded as the kernel rounds them. */
+static void expert_job(void *arg, uint32_t j)
+{
+	struct split *sp = arg;
+	const struct krnl_call *k = sp->k;
+	struct port *p = &sp->part[j];
+	uint32_t rows = U(EF_ROWS), h = U(EF_H), ne = U(EF_NE);
+	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
+	int32_t *cnt = sp->cnt1 + j * cstride;
+	float *y = sp->y1 + (uint64_t)j * rows * h;
+	int32_t e = sp->eid[j];
+	struct shim_card *c = sp->c;
+
+	memset(cnt, 0, ne * 4ull);
+	memset(y, 0, (uint64_t)rows * h * 4);
+	if (e >= 0)
+		cnt[e] = sp->cnt[e];
+	port_host(p, EF_COUNT, cnt, ne * 4ull);
+	port_host(p, EF_Y, y, (uint64_t)rows * h * 4);
+	krnl_meter_cur = &p->m;
+	krnl_expert_ffn(mem(c, A(EF_X), 0), mem(c, A(EF_W), 0), (void *)cnt,
+			mem(c, A(EF_LIST), 0), mem(c, A(EF_LISTW), 0),
+			e < 0 ? mem(c, A(EF_SW), 0) : NULL, e < 0 ? mem(c, A(EF_SGATE), 0) : NULL,
+			(void *)y, rows, h, U(EF_I), ne, e < 0 ? U(EF_SI) : 0, U(EF_DT), U(EF_SDT));
+	krnl_meter_cur = NULL;
+}
+
+/* The expert FFN by expert over the CU threads, then each expert's rows
+ * added to the residual stream in the kernel's order (experts by index, the
+ * shared one last): the same additions of the same values as one CU.  The
+ * counters get the one-CU kernel's traffic: the jobs' weights and lists, x
+ * once, y read and written once. */
+static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_t *cnt)
+{
+	struct emu *em = EMU(p0->c);
+	uint32_t rows = U(EF_ROWS), h = U(EF_H), ne = U(EF_NE), si = U(EF_SI);
+	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
+	const int32_t *list = mem(p0->c, A(EF_LIST), 0);
+	float *y = mem(p0->c, A(EF_Y), 0);
+	uint32_t nj = 0, jmax = ne + 1;
+	struct split sp = { .c = p0->c, .k = k, .cnt = (const int32_t *)cnt };
+	int rc = 0;
+
+	sp.part = malloc(sizeof(*sp.part) * jmax);
+	sp.eid = malloc(sizeof(*sp.eid) * jmax);
+	sp.cnt1 = aligned_alloc(KRNL_BEAT_BYTES, cstride * 4 * jmax);
+	sp.y1 = aligned_alloc(KRNL_BEAT_BYTES, ((uint64_t)rows * h * 4 * jmax + 63) / 64 * 64);
+	if (!sp.part || !sp.eid || !sp.cnt1 || !sp.y1) {
+		rc = -1;
+		goto out;
+	}
+	for (uint32_t e = 0; e < ne; e++)
+		if (cnt[e])
+			sp.eid[nj++] = (int32_t)e;
+	if (si)
+		sp.eid[nj++] = -1;
+	for (uint32_t j = 0; j < nj; j++)
+		sp.part[j] = *p0;
+	cu_run(&em->pool, expert_job, &sp, nj);
+	for (uint32_t j = 0; j < nj; j++) {
+		const float *c1 = sp.y1 + (uint64_t)j * rows * h;
+		int32_t e = sp.eid[j];
+
+		if (j)
+			uncount_reads(&sp.part[j], EF_X);
+		for (uint32_t i = 0; i < (e >= 0 ? cnt[e] : rows); i++) {
+			uint32_t r = e >= 0 ? (uint32_t)list[(uint64_t)e * KRNL_MAX_BATCH + i] : i;
+
+			for (uint32_t o = 0; o < h; o++)
+				y[(uint64_t)r * h + o] += c1[(uint64_t)r * h + o];
+		}
+		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
+			p0->m.bank_beats[b][0] += sp.part[j].m.bank_beats[b][0];
+			p0->m.bank_beats[b][1] += sp.part[j].m.bank_beats[b][1];
+		}
+		for (uint32_t a = 0; a < KRNL_METER_PORTS; a++)
+			if (a != EF_Y && a != EF_COUNT) {
+				p0->m.port_beats[a][0] += sp.part[j].m.port_beats[a][0];
+				p0->m.port_beats[a][1] += sp.part[j].m.port_beats[a][1];
+			}
+		p0->m.stray_beats[0] += sp.part[j].m.stray_beats[0];
+		p0->m.stray_beats[1] += sp.part[j].m.stray_beats[1];
+	}
+	/* what the one-CU kernel moves on its count and y ports */
+	krnl_meter_cur = &p0->m;
+	KRNL_METER(mem(p0->c, A(EF_COUNT), 0), burst_beats(1, 0, ne), 0);
+	for (uint32_t r = 0; r < rows; r++) {
+		uint64_t off = (uint64_t)r * h;
+		const krnl_word *yb = (const krnl_word *)(const void *)y + off / KRNL_F32_PER_BEAT;
+
+		KRNL_METER(yb, burst_beats(1, 0, (uint32_t)(off % KRNL_F32_PER_BEAT) + h), 0);
+		KRNL_METER(yb, burst_beats(1, 0, (uint32_t)(off % KRNL_F32_PER_BEAT) + h), 1);
+	}
+	krnl_meter_cur = NULL;
+out:
+	free(sp.part);
+	free(sp.eid);
+	free(sp.cnt1);
+	free(sp.y1);
+	return rc;
+}
+
 static int dispatch(struct port *p, const struct krnl_call *k)
 {
 	switch (k->id) {
 	case KRNL_EMBED_GATHER:	return run_embed(p, k);
 	case KRNL_RMSNORM:	return run_rmsnorm(p, k);
 	case KRNL_RMSNORM_GATED: return run_rmsnorm_gated(p, k);
-	case KRNL_GEMV:		return run_gemv(p, k);
+	case KRNL_GEMV:		return run_gemv_any(p, k);
 	case KRNL_CONV1D_STEP:	return run_conv(p, k);
 	case KRNL_DELTANET_STEP: return run_deltanet(p, k);
 	case KRNL_ATTN_DECODE:	return run_attn(p, k);
@@ -446,6 +857,7 @@ static int emu_run(struct shim_card *c, const struct krnl_call *k)
 	p->c = c;
 	p->k = k;
 	p->bad = 0;
+	p->rc = 0;
 	krnl_meter_cur = &p->m;
 	rc = dispatch(p, k);
 	krnl_meter_cur = NULL;

@@ -28,6 +28,14 @@
 /* Group scales of one weight row on chip, with room for the padded tail. */
 #define KRNL_MAX_SCALES   (KRNL_MAX_HIDDEN / KRNL_MIN_GROUP + KRNL_MAX_EPB / KRNL_MIN_GROUP + 16)
 
+/* A kernel's on-chip buffer that outlives one call (BRAM/URAM under HLS).  In
+ * C-simulation each compute unit is a thread with its own copy. */
+#ifdef __SYNTHESIS__
+#define KRNL_LOCAL static
+#else
+#define KRNL_LOCAL static _Thread_local
+#endif
+
 /* How many on-chip partial sums per lane break a carried f32 addition: at
  * least the latency of the f32 adder at the kernel clock. */
 #define KRNL_ACC_LANES 8

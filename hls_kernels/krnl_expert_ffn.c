@@ -5,10 +5,10 @@
 #define XW (KRNL_MAX_HIDDEN + KRNL_MAX_EPB)	/* x row with its zero tail */
 #define AW (KRNL_MAX_INTER + KRNL_MAX_EPB)	/* activation row likewise */
 
-static float xb[KRNL_MAX_BATCH][XW];		/* the batch's inputs */
-static float yb[KRNL_MAX_BATCH][KRNL_MAX_HIDDEN];	/* the residual stream */
-static float xg[KRNL_MAX_BATCH][XW];		/* rows of one expert, gathered */
-static float act[KRNL_MAX_BATCH][AW];
+KRNL_LOCAL float xb[KRNL_MAX_BATCH][XW];		/* the batch's inputs */
+KRNL_LOCAL float yb[KRNL_MAX_BATCH][KRNL_MAX_HIDDEN];	/* the residual stream */
+KRNL_LOCAL float xg[KRNL_MAX_BATCH][XW];		/* rows of one expert, gathered */
+KRNL_LOCAL float act[KRNL_MAX_BATCH][AW];
 
 /* One SwiGLU expert (block at we) for n rows: rws[] into the batch, scale[]. */
 static void swiglu(const krnl_word *we, uint32_t h, uint32_t ni, uint32_t dt,
@@ -76,7 +76,7 @@ void krnl_expert_ffn(const krnl_word *x, const krnl_word *w, const krnl_word *co
 #pragma HLS INTERFACE s_axilite port=dt
 #pragma HLS INTERFACE s_axilite port=sdt
 #pragma HLS INTERFACE s_axilite port=return
-	static int32_t cnt[KRNL_MAX_EXPERTS];
+	KRNL_LOCAL int32_t cnt[KRNL_MAX_EXPERTS];
 	int32_t rws[KRNL_MAX_BATCH];
 	float scale[KRNL_MAX_BATCH], sg[KRNL_MAX_HIDDEN];
 	uint64_t eb = krnl_expert_bytes(dt, h, ni) / KRNL_BEAT_BYTES;

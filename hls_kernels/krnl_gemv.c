@@ -20,7 +20,7 @@ void krnl_gemv(const krnl_word *x, const krnl_word *w, krnl_word *y, uint32_t ro
 #pragma HLS INTERFACE s_axilite port=dt
 #pragma HLS INTERFACE s_axilite port=acc
 #pragma HLS INTERFACE s_axilite port=return
-	static float xb[KRNL_MAX_BATCH][XW];
+	KRNL_LOCAL float xb[KRNL_MAX_BATCH][XW];
 	float yb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], prev[KRNL_F32_PER_BEAT];
 	float d[KRNL_MAX_BATCH];
 	uint32_t rb = krnl_row_beats(dt, in);

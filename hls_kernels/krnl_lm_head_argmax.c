@@ -20,7 +20,7 @@ void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_wor
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=dt
 #pragma HLS INTERFACE s_axilite port=return
-	static float xn[KRNL_MAX_BATCH][XW];
+	KRNL_LOCAL float xn[KRNL_MAX_BATCH][XW];
 	float wn[KRNL_MAX_HIDDEN];
 	float lb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], d[KRNL_MAX_BATCH], best[KRNL_MAX_BATCH];
 	int32_t ds[KRNL_MAX_BATCH], bi[KRNL_MAX_BATCH];
