@@ -307,6 +307,8 @@ void shim_get_stats(struct shim_card *c, struct shim_stats *st)
 	st->dma_rd = LD(c->cnt.dma_rd);
 	st->dma_wr = LD(c->cnt.dma_wr);
 	st->experts_fetched = LD(c->cnt.experts_fetched);
+	st->split_calls = LD(c->cnt.split_calls);
+	st->cu_threads = c->cnt.cu_threads;
 	st->expert_rows = LD(c->cnt.expert_rows);
 	st->expert_weight_bytes = LD(c->cnt.expert_weight_bytes);
 }

@@ -30,9 +30,11 @@ struct shim_stats {
 	uint64_t experts_fetched;	/* distinct expert blocks read by krnl_expert_ffn */
 	uint64_t expert_rows;		/* (row, expert) pairs they served */
 	uint64_t expert_weight_bytes;	/* routed-expert weight bytes read */
+	uint32_t cu_threads;		/* emulated card: compute-unit threads (else 0) */
+	uint64_t split_calls;		/* kernel calls split across CU threads */
 };
 
-/* Open a card.  spec: "emu" | "xrt" | "xrt:N"; dtb_path: the board's DTB.
+/* Open a card.  spec: "emu" | "emu:THREADS" | "xrt" | "xrt:N"; dtb_path: the board's DTB.
  * Returns NULL with a one-line reason in err. */
 struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 			    size_t errlen);

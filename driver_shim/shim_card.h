@@ -29,6 +29,8 @@ struct shim_counters {
 	_Atomic uint64_t krnl_ns[KRNL_COUNT];
 	_Atomic uint64_t fw_rd, fw_wr, dma_rd, dma_wr;
 	_Atomic uint64_t experts_fetched, expert_rows, expert_weight_bytes;
+	_Atomic uint64_t split_calls;
+	uint32_t cu_threads;
 };
 
 struct shim_card {

@@ -236,7 +236,12 @@ static int emu_open(struct shim_card *c, const char *arg, char *err, size_t errl
 				e->cus[id]++;
 	const char *sm = getenv("NEXTCARD_SPLIT_MIN");
 	e->split_min = sm && *sm ? strtoull(sm, NULL, 10) : 256u << 10;
-	cu_start(&e->pool, nt);
+	uint32_t most = 1;
+	for (uint32_t id = 0; id < KRNL_COUNT; id++)
+		if (e->cus[id] > most)
+			most = e->cus[id];
+	cu_start(&e->pool, nt < most ? nt : most);
+	c->cnt.cu_threads = e->pool.n;
 	c->priv = e;
 	c->ctrl = &e->ctrl;
 	return 0;
@@ -699,6 +704,7 @@ static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n
 		part[j] = *p0;
 		part[j].k = &call[j];
 	}
+	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
 	cu_run(&EMU(p0->c)->pool, gemv_job, &sp, n);
 	for (uint32_t j = 0; j < n; j++) {
 		if (j)
@@ -779,6 +785,7 @@ static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_
 		sp.eid[nj++] = -1;
 	for (uint32_t j = 0; j < nj; j++)
 		sp.part[j] = *p0;
+	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
 	cu_run(&em->pool, expert_job, &sp, nj);
 	for (uint32_t j = 0; j < nj; j++) {
 		const float *c1 = sp.y1 + (uint64_t)j * rows * h;

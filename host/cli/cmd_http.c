@@ -1,7 +1,7 @@
 /* cmd_http.c — `nextcard http`: the OpenAI-compatible HTTP API on its own,
  * without the DPDK data plane.  A poller thread drives the scheduler.
  *
- *   nextcard http --model DIR [--port 8080] [--bind 127.0.0.1] [--card emu|xrt[:N]]
+ *   nextcard http --model DIR [--port 8080] [--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N]
  *                 [--board DTB] [--ctx N] [--queue N] [--max-tokens N]
  *                 [--max-body BYTES] [--name NAME] [--exit-after-ms N]
  *
@@ -42,7 +42,7 @@ struct poller {
 static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard http: %s (usage: nextcard http --model DIR [--port 8080] "
-		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
+		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
 		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N])\n", why);
 	return 2;
 }
@@ -67,6 +67,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "port", required_argument, 0, 'p' },
 		{ "bind", required_argument, 0, 'B' },
 		{ "card", required_argument, 0, 'c' },
+		{ "threads", required_argument, 0, 'j' },
 		{ "board", required_argument, 0, 'b' },
 		{ "quant", required_argument, 0, 'Q' },
 		{ "ctx", required_argument, 0, 'x' },
@@ -91,6 +92,10 @@ static int parse(int argc, char **argv, struct http_args *a)
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'B': a->ho.bind = optarg; break;
 		case 'c': a->eo.card = optarg; break;
+		case 'j':
+			if (nc_parse_u32(optarg, 1, 16, &a->eo.threads))
+				return usage("--threads wants a number 1..16");
+			break;
 		case 'b': a->eo.board = optarg; break;
 		case 'Q': a->eo.quant = optarg; break;
 		case 'N':

@@ -3,7 +3,7 @@
  *
  *   nextcard score    --model DIR --ids 5,17,42 --logits-out FILE
  *   nextcard generate --model DIR --ids 5,17,42 --max-new N [--stats] [--stop-ids 1,2]
- * Common: [--card emu|xrt[:N]] [--board DTB] [--quant SPEC] [--ctx N]
+ * Common: [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N]
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ struct run_args {
 static int usage(const char *cmd, const char *why)
 {
 	fprintf(stderr, "nextcard %s: %s (usage: nextcard %s --model DIR --ids 1,2,3 %s"
-		"[--card emu|xrt[:N]] [--board DTB] [--quant int8|int4[:G]|SPEC] [--ctx N])\n",
+		"[--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant int8|int4[:G]|SPEC] [--ctx N])\n",
 		cmd, why, cmd,
 		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] [--temperature T --top-k K --top-p P --seed S] "
 				     : "--logits-out FILE ");
@@ -42,6 +42,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		{ "model", required_argument, 0, 'm' },
 		{ "ids", required_argument, 0, 'i' },
 		{ "card", required_argument, 0, 'c' },
+		{ "threads", required_argument, 0, 'j' },
 		{ "board", required_argument, 0, 'b' },
 		{ "quant", required_argument, 0, 'Q' },
 		{ "ctx", required_argument, 0, 'x' },
@@ -64,6 +65,10 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		switch (o) {
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'c': a->eo.card = optarg; break;
+		case 'j':
+			if (nc_parse_u32(optarg, 1, 16, &a->eo.threads))
+				return usage(cmd, "--threads wants a number 1..16");
+			break;
 		case 'b': a->eo.board = optarg; break;
 		case 'Q': a->eo.quant = optarg; break;
 		case 'o': a->logits_out = optarg; break;
@@ -234,6 +239,10 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	       " decode %.1f tokens/s; effective bandwidth %.2f GB/s\n", n_prompt, prefill_s,
 	       prefill_s > 0 ? n_prompt / prefill_s : 0.0, dec_s > 0 ? t / dec_s : 0.0,
 	       dec_s > 0 ? total / dec_s / 1e9 : 0.0);
+	if (b->st.cu_threads)
+		printf("stats: emulated card on %u CU thread%s, %.1f kernel calls per token split"
+		       " across them\n", b->st.cu_threads, b->st.cu_threads == 1 ? "" : "s",
+		       (double)(b->st.split_calls - a->st.split_calls) / t);
 	for (int k = 0; k < KRNL_COUNT; k++) {
 		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
 		if (calls)

@@ -267,7 +267,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 {
 	struct nc_engine *e = calloc(1, sizeof(*e));
 	const char *card = o->card ? o->card : "emu";
-	char dtb[PATH_MAX], e2[256];
+	char dtb[PATH_MAX], e2[256], spec[32];
 	uint64_t t0 = now_ns();
 
 	*out = NULL;
@@ -291,6 +291,15 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	if (o->verbose && (e->converted || isatty(2)))
 		fprintf(stderr, "load: %s: %s\n", o->model_dir, e->formats);
 	const char *board = o->board ? o->board : nc_engine_default_board(card, dtb, sizeof(dtb));
+	if (o->threads) {	/* --threads: the emulated card's CU threads */
+		if (strcmp(card, "emu")) {
+			snprintf(err, errlen, "--threads sets the emulated card's threads (card '%s')",
+				 card);
+			goto fail;
+		}
+		snprintf(spec, sizeof(spec), "emu:%u", o->threads);
+		card = spec;
+	}
 	e->card = shim_open(card, board, e2, sizeof(e2));
 	if (!e->card) {
 		snprintf(err, errlen, "%s", e2);

@@ -20,6 +20,7 @@ struct nc_engine_opts {
 	uint32_t ctx_limit;	/* positions per sequence; 0: min(model max, 4096) */
 	const char *quant;	/* --quant plan (host/model/quant.h); NULL: as stored */
 	int verbose;		/* say the formats and show progress on stderr */
+	uint32_t threads;	/* emulated card's CU threads; 0: NEXTCARD_THREADS or the cores */
 };
 
 struct nc_engine {

@@ -61,7 +61,7 @@ struct serve_opts {
 static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard serve: %s (usage: nextcard serve [EAL args] -- --model DIR"
-		" [--port UDP] [--ip A.B.C.D] [--queue N] [--card emu|xrt[:N]] [--board DTB]"
+		" [--port UDP] [--ip A.B.C.D] [--queue N] [--card emu|xrt[:N]] [--threads N] [--board DTB]"
 		" [--quant int8|int4[:G]|SPEC] [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS]"
 		" [--inject-loss-pct N (tests: lose N%% of rx and tx frames)])\n", why);
 	return 2;
@@ -76,6 +76,7 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "ip", required_argument, NULL, 'i' },
 		{ "queue", required_argument, NULL, 'q' },
 		{ "card", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "board", required_argument, NULL, 'b' },
 		{ "quant", required_argument, NULL, 'Q' },
 		{ "ctx", required_argument, NULL, 'x' },
@@ -96,6 +97,15 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'c': o->card = optarg; break;
+		case 'j': {	/* the emulated card's CU threads */
+			static char spec[32];
+
+			if (nc_parse_u64(optarg, 1, 16, &v))
+				return usage("--threads wants 1..16");
+			snprintf(spec, sizeof(spec), "emu:%u", (unsigned)v);
+			o->card = spec;
+			break;
+		}
 		case 'b': o->board = optarg; break;
 		case 'Q': o->quant = optarg; break;
 		case 'p':
