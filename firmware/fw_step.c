@@ -117,10 +117,20 @@ static void rope_rows(const struct fw_model_cfg *c, const struct fw_row *rows, u
 	}
 }
 
+/* Does row r need the lm_head: a token is picked for it (the last prompt
+ * position or later) or its logits were asked for?  Other prompt rows only
+ * feed the cache and state of the positions after them. */
+static int needs_head(const struct fw *fw, const struct fw_row *row)
+{
+	return row->dst >= 0 || (uint32_t)row->pos + 1 >= fw->slot[row->slot].n_prompt;
+}
+
 /* Per-row arrays the kernels index by row: token, slot, position, its rotary
- * angles, where the logits row goes (the row's own sampler row, or the score
- * ring), and how to sample it. */
-static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
+ * angles; and for the rows [h0, h1) that go through the lm_head, from index
+ * 0: where the logits row goes (a sampler row, or the score ring) and how to
+ * sample it. */
+static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32_t h0,
+		    uint32_t h1)
 {
 	int32_t ids[FW_MAX_SLOTS], sl[FW_MAX_SLOTS], pos[FW_MAX_SLOTS], dst[FW_MAX_SLOTS];
 	struct krnl_sample_params sp[FW_MAX_SLOTS];
@@ -128,24 +138,29 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n)
 	int rc = 0;
 
 	for (uint32_t r = 0; r < n; r++) {
-		const struct fw_slot *sl_ = &fw->slot[rows[r].slot];
-
 		ids[r] = rows[r].token;
 		sl[r] = rows[r].slot;
 		pos[r] = rows[r].pos;
-		dst[r] = rows[r].dst >= 0 ? FW_MAX_SLOTS + rows[r].dst : (int32_t)r;
-		sp[r] = (struct krnl_sample_params){
+	}
+	for (uint32_t r = h0; r < h1; r++) {
+		const struct fw_slot *sl_ = &fw->slot[rows[r].slot];
+		uint32_t i = r - h0;
+
+		dst[i] = rows[r].dst >= 0 ? FW_MAX_SLOTS + rows[r].dst : (int32_t)i;
+		sp[i] = (struct krnl_sample_params){
 			.temperature = sl_->temperature, .top_p = sl_->top_p,
 			.top_k = sl_->top_k, .seed_lo = (uint32_t)sl_->seed,
 			.seed_hi = (uint32_t)(sl_->seed >> 32), .counter = (uint32_t)rows[r].pos,
-			.src_row = (uint32_t)dst[r],
+			.src_row = (uint32_t)dst[i],
 		};
 	}
-	rc |= fw->hal.write(fw->hal.ctx, s->params, sp, n * sizeof(sp[0]));
+	if (h1 > h0) {
+		rc |= fw->hal.write(fw->hal.ctx, s->params, sp, (h1 - h0) * sizeof(sp[0]));
+		rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, (h1 - h0) * 4);
+	}
 	rc |= fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->slots, sl, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
-	rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, n * 4);
 	if (fw->cfg.rope_dim) {
 		rope_rows(&fw->cfg, rows, n, fw->rope);
 		rc |= fw->hal.write(fw->hal.ctx, s->rope, fw->rope,
@@ -163,7 +178,18 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 
 	if (n == 0 || n > FW_MAX_SLOTS)
 		return -FW_EINVAL;
-	rc = put_rows(fw, rows, n);
+	/* The lm_head and the sampler run on rows [h0, h1), the span of those
+	 * that need them; none in a chunk from the middle of a prompt.  h0 moves
+	 * the x port by whole rows, so only where a row is whole beats. */
+	uint32_t h0 = n, h1 = 0;
+	for (uint32_t r = 0; r < n; r++)
+		if (needs_head(fw, &rows[r])) {
+			h0 = r < h0 ? r : h0;
+			h1 = r + 1;
+		}
+	if (h1 > h0 && h % KRNL_F32_PER_BEAT)
+		h0 = 0;
+	rc = put_rows(fw, rows, n, h0, h1);
 	if (rc)
 		return rc;
 	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->dt_head);
@@ -179,18 +205,23 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 		if (rc)
 			return rc;
 	}
-	RUN(KRNL_LM_HEAD_ARGMAX, s->x, fw->final_norm, fw->lm_head, s->logits, s->dst,
-	    s->argmax, n, h, c->vocab, F(c->rms_eps), c->dt_head);
-	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, n, c->vocab);
+	for (uint32_t r = 0; r < n; r++)
+		pick[r] = (struct fw_pick){ .token = -1 };
+	if (h1 <= h0)
+		return 0;
+	uint32_t m = h1 - h0;
+	RUN(KRNL_LM_HEAD_ARGMAX, s->x + (uint64_t)h0 * h * 4, fw->final_norm, fw->lm_head,
+	    s->logits, s->dst, s->argmax, m, h, c->vocab, F(c->rms_eps), c->dt_head);
+	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, m, c->vocab);
 
 	int32_t tok[FW_MAX_SLOTS];
 	float lp[FW_MAX_SLOTS];
-	if (fw->hal.read(fw->hal.ctx, s->token, tok, n * 4) ||
-	    fw->hal.read(fw->hal.ctx, s->logprob, lp, n * 4))
+	if (fw->hal.read(fw->hal.ctx, s->token, tok, m * 4) ||
+	    fw->hal.read(fw->hal.ctx, s->logprob, lp, m * 4))
 		return -FW_EHAL;
-	for (uint32_t r = 0; r < n; r++) {
-		pick[r].token = tok[r];
-		pick[r].logprob = lp[r];
+	for (uint32_t i = 0; i < m; i++) {
+		pick[h0 + i].token = tok[i];
+		pick[h0 + i].logprob = lp[i];
 	}
 	return 0;
 }

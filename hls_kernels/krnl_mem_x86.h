@@ -11,9 +11,9 @@
  *   int8 (V0 + V2) + (V1 + V3)
  *   int4 ((V0 + V4) + (V2 + V6)) + ((V1 + V5) + (V3 + V7))
  * and beat b adds into partial sum b % 8 of its row.  What differs is the
- * schedule: the beats of a row are metered as one burst, the widened weights
- * of a beat stay in registers for every batch row, and a single row keeps its
- * eight partial sums in registers.
+ * schedule: the beats of a row are metered as one burst, and batch rows go
+ * two at a time over the whole weight row (the second pass on a CPU reads it
+ * from cache), their eight partial sums each held in registers.
  */
 #ifndef KRNL_MEM_X86_H
 #define KRNL_MEM_X86_H
@@ -133,6 +133,41 @@ static inline KRNL_ALWAYS void krnl_v16_beat(const krnl_word *q, const uint32_t 
 				      krnl_fmt_quant(fmt) ? sc[(c0 + 16 * k) >> gsh] : 1.0f);
 }
 
+/* R (1 or 2) batch rows against all nb beats: each row's eight partial sums
+ * stay in registers, and each widened beat feeds both rows. */
+static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, const uint32_t fmt,
+					     const uint32_t nv, const uint32_t epb, const float *sc,
+					     uint32_t gsh, const float *x, uint32_t xs, const uint32_t R,
+					     float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+{
+	krnl_v16 a[2][KRNL_ACC_LANES], v[8];
+	uint32_t b = 0;
+
+	for (uint32_t r = 0; r < R; r++)
+		_Pragma("GCC unroll 8")
+		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+			a[r][l] = krnl_v16_load(acc[r][l]);
+	for (; b + KRNL_ACC_LANES <= nb; b += KRNL_ACC_LANES)
+		_Pragma("GCC unroll 8")
+		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++) {
+			krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
+			for (uint32_t r = 0; r < R; r++)
+				a[r][l] += krnl_v16_fold(v, nv, x + (uint64_t)r * xs + (b + l) * epb);
+		}
+	_Pragma("GCC unroll 8")
+	for (uint32_t l = 0; l < KRNL_ACC_LANES - 1; l++) {
+		if (b + l >= nb)
+			break;
+		krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
+		for (uint32_t r = 0; r < R; r++)
+			a[r][l] += krnl_v16_fold(v, nv, x + (uint64_t)r * xs + (b + l) * epb);
+	}
+	for (uint32_t r = 0; r < R; r++)
+		_Pragma("GCC unroll 8")
+		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+			memcpy(acc[r][l], &a[r][l], sizeof(a[r][l]));
+}
+
 static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t wb, uint32_t nb,
 						  const uint32_t fmt, const uint32_t epb,
 						  const float *sc, uint32_t gsh, const float *x,
@@ -141,46 +176,14 @@ static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t w
 {
 	const uint32_t nv = epb / 16;
 	const krnl_word *q = w + wb;
-	krnl_v16 v[8];
+	uint32_t r = 0;
 
+	/* one burst on the card; on a CPU a batch re-reads the row from cache */
 	KRNL_METER(q, nb, 0);
-	if (nr == 1) {
-		/* one row: the eight partial sums live in registers */
-		krnl_v16 a[KRNL_ACC_LANES];
-		uint32_t b = 0;
-
-		_Pragma("GCC unroll 8")
-		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
-			a[l] = krnl_v16_load(acc[0][l]);
-		for (; b + KRNL_ACC_LANES <= nb; b += KRNL_ACC_LANES)
-			_Pragma("GCC unroll 8")
-			for (uint32_t l = 0; l < KRNL_ACC_LANES; l++) {
-				krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
-				a[l] += krnl_v16_fold(v, nv, x + (b + l) * epb);
-			}
-		_Pragma("GCC unroll 8")
-		for (uint32_t l = 0; l < KRNL_ACC_LANES - 1; l++) {
-			if (b + l >= nb)
-				break;
-			krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
-			a[l] += krnl_v16_fold(v, nv, x + (b + l) * epb);
-		}
-		_Pragma("GCC unroll 8")
-		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
-			memcpy(acc[0][l], &a[l], sizeof(a[l]));
-		return;
-	}
-	/* a batch: each widened beat feeds every row */
-	for (uint32_t b = 0; b < nb; b++) {
-		krnl_v16_beat(q + b, fmt, nv, sc, b * epb, gsh, v);
-		for (uint32_t r = 0; r < nr; r++) {
-			float *a = acc[r][b % KRNL_ACC_LANES];
-			krnl_v16 s = krnl_v16_load(a) +
-				     krnl_v16_fold(v, nv, x + (uint64_t)r * xs + b * epb);
-
-			memcpy(a, &s, sizeof(s));
-		}
-	}
+	for (; r + 2 <= nr; r += 2)
+		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 2, acc + r);
+	if (r < nr)
+		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 1, acc + r);
 }
 
 #endif /* !__SYNTHESIS__ */
