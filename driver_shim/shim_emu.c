@@ -600,9 +600,11 @@ static int run_experts(struct port *p, const struct krnl_call *k)
 	return 0;
 }
 
+static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_t n);
+
 static int run_lm_head(struct port *p, const struct krnl_call *k)
 {
-	uint32_t rows = U(LM_ROWS), h = U(LM_H), v = U(LM_V), dt = U(LM_DT);
+	uint32_t rows = U(LM_ROWS), h = U(LM_H), v = U(LM_V), dt = U(LM_DT), ls = U(LM_LS);
 	void *x = port(p, LM_X, (uint64_t)rows * h * 4);
 	void *nw = port(p, LM_NW, h * 4ull);
 	void *w = port(p, LM_W, krnl_matrix_bytes(dt, v, h));
@@ -611,16 +613,24 @@ static int run_lm_head(struct port *p, const struct krnl_call *k)
 	uint64_t top = 0;
 
 	if (p->bad || !rows || rows > KRNL_MAX_BATCH || h > KRNL_MAX_HIDDEN ||
-	    v > KRNL_MAX_VOCAB || !DT_OK(dt))
+	    v > KRNL_MAX_VOCAB || ls < v || ls > KRNL_MAX_VOCAB || !DT_OK(dt))
 		return -1;
 	/* the logits port reaches the highest row written (dst < 0: none) */
 	for (uint32_t r = 0; r < rows; r++)
 		if (dst[r] >= 0 && (uint64_t)dst[r] + 1 > top)
 			top = (uint64_t)dst[r] + 1;
-	void *lg = port(p, LM_LOGITS, top ? top * v * 4 : 4);
+	void *lg = port(p, LM_LOGITS, top ? (top - 1) * ls * 4 + v * 4ull : 4);
 	if (p->bad)
 		return -1;
-	krnl_lm_head_argmax(x, nw, w, lg, (void *)dst, am, rows, h, v, FL(LM_EPS), dt);
+	uint32_t n = parts_for(EMU(p->c), KRNL_LM_HEAD_ARGMAX, krnl_matrix_bytes(dt, v, h),
+			       (v + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT);
+	/* a slice's argmax is merged by comparing logits: every row must write them */
+	for (uint32_t r = 0; r < rows && n > 1; r++)
+		if (dst[r] < 0)
+			n = 1;
+	if (n > 1 && p->m.n_banks < KRNL_METER_BANKS)
+		return run_lm_head_split(p, k, n);
+	krnl_lm_head_argmax(x, nw, w, lg, (void *)dst, am, rows, h, v, FL(LM_EPS), dt, ls);
 	return 0;
 }
 
@@ -828,6 +838,94 @@ out:
 	free(sp.cnt1);
 	free(sp.y1);
 	return rc;
+}
+
+/* One CU's slice of the vocabulary: vocab rows [lo, hi), its argmax into
+ * host scratch (an index into the slice). */
+struct lm_split {
+	struct shim_card *c;
+	const struct krnl_call *k;
+	struct port *part;
+	uint32_t lo[EMU_MAX_CU], hi[EMU_MAX_CU];
+	int32_t am[EMU_MAX_CU][KRNL_MAX_BATCH];
+};
+
+static void lm_job(void *arg, uint32_t j)
+{
+	struct lm_split *sp = arg;
+	const struct krnl_call *k = sp->k;
+	struct shim_card *c = sp->c;
+	struct port *p = &sp->part[j];
+	uint32_t h = U(LM_H), dt = U(LM_DT), lo = sp->lo[j], n = sp->hi[j] - lo;
+	uint8_t *w = (uint8_t *)mem(c, A(LM_W), 0) + krnl_matrix_bytes(dt, lo, h);
+	float *lg = (float *)mem(c, A(LM_LOGITS), 0) + lo;
+
+	port_host(p, LM_W, w, krnl_matrix_bytes(dt, n, h));
+	port_host(p, LM_LOGITS, lg, p->m.port[LM_LOGITS].hi - (uintptr_t)lg);
+	port_host(p, LM_ARGMAX, sp->am[j], sizeof(sp->am[j]));
+	krnl_meter_cur = &p->m;
+	krnl_lm_head_argmax(mem(c, A(LM_X), 0), mem(c, A(LM_NW), 0), (void *)w, (void *)lg,
+			    mem(c, A(LM_DST), 0), (void *)sp->am[j], U(LM_ROWS), h, n, FL(LM_EPS),
+			    dt, U(LM_LS));
+	krnl_meter_cur = NULL;
+}
+
+/* The lm_head in blocks of 16 vocabulary rows per CU (logits land where one
+ * CU puts them); each row's argmax is the first largest logit over the slices
+ * in order, as one CU's strict comparison finds it. */
+static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_t n)
+{
+	uint32_t rows = U(LM_ROWS), v = U(LM_V), ls = U(LM_LS);
+	uint32_t blocks = (v + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT;
+	const int32_t *dst = mem(p0->c, A(LM_DST), 0);
+	const float *lg = mem(p0->c, A(LM_LOGITS), 0);
+	int32_t *am = mem(p0->c, A(LM_ARGMAX), 0);
+	struct port part[EMU_MAX_CU];
+	struct lm_split *sp = malloc(sizeof(*sp));
+
+	if (!sp)
+		return -1;
+	sp->c = p0->c;
+	sp->k = k;
+	sp->part = part;
+	for (uint32_t j = 0; j < n; j++) {
+		sp->lo[j] = blocks * j / n * KRNL_F32_PER_BEAT;
+		sp->hi[j] = j + 1 == n ? v : blocks * (j + 1) / n * KRNL_F32_PER_BEAT;
+		part[j] = *p0;
+	}
+	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
+	cu_run(&EMU(p0->c)->pool, lm_job, sp, n);
+	for (uint32_t r = 0; r < rows; r++) {
+		const float *row = lg + (uint64_t)dst[r] * ls;
+		uint32_t best = sp->lo[0] + (uint32_t)sp->am[0][r];
+
+		for (uint32_t j = 1; j < n; j++) {
+			uint32_t i = sp->lo[j] + (uint32_t)sp->am[j][r];
+
+			if (row[i] > row[best])
+				best = i;
+		}
+		am[r] = (int32_t)best;
+	}
+	for (uint32_t j = 0; j < n; j++) {
+		if (j) {	/* the batch, the norm weight and dst: read once by one CU */
+			uncount_reads(&part[j], LM_X);
+			uncount_reads(&part[j], LM_NW);
+			uncount_reads(&part[j], LM_DST);
+		}
+		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
+			p0->m.bank_beats[b][0] += part[j].m.bank_beats[b][0];
+			p0->m.bank_beats[b][1] += part[j].m.bank_beats[b][1];
+		}
+		p0->m.stray_beats[0] += part[j].m.stray_beats[0];
+		p0->m.stray_beats[1] += part[j].m.stray_beats[1];
+	}
+	/* the argmax write of one CU */
+	krnl_meter_cur = &p0->m;
+	KRNL_METER(am, burst_beats(1, 0, rows), 1);
+	krnl_meter_cur = NULL;
+	free(sp);
+	return 0;
 }
 
 static int dispatch(struct port *p, const struct krnl_call *k)

@@ -211,7 +211,7 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 		return 0;
 	uint32_t m = h1 - h0;
 	RUN(KRNL_LM_HEAD_ARGMAX, s->x + (uint64_t)h0 * h * 4, fw->final_norm, fw->lm_head,
-	    s->logits, s->dst, s->argmax, m, h, c->vocab, F(c->rms_eps), c->dt_head);
+	    s->logits, s->dst, s->argmax, m, h, c->vocab, F(c->rms_eps), c->dt_head, c->vocab);
 	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, m, c->vocab);
 
 	int32_t tok[FW_MAX_SLOTS];

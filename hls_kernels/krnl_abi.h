@@ -68,7 +68,7 @@ enum { RT_LOGITS /*P*/, RT_COUNT /*P*/, RT_LIST /*P*/, RT_LISTW /*P*/, RT_ROWS, 
 enum { EF_X /*P*/, EF_W /*P*/, EF_COUNT /*P*/, EF_LIST /*P*/, EF_LISTW /*P*/, EF_SW /*P*/,
        EF_SGATE /*P*/, EF_Y /*P*/, EF_ROWS, EF_H, EF_I, EF_NE, EF_SI, EF_DT, EF_SDT, EF_NARGS };
 enum { LM_X /*P*/, LM_NW /*P*/, LM_W /*P*/, LM_LOGITS /*P*/, LM_DST /*P*/, LM_ARGMAX /*P*/,
-       LM_ROWS, LM_H, LM_V, LM_EPS, LM_DT, LM_NARGS };
+       LM_ROWS, LM_H, LM_V, LM_EPS, LM_DT, LM_LS, LM_NARGS };
 enum { SMP_LOGITS /*P*/, SMP_PARAMS /*P*/, SMP_TOKEN /*P*/, SMP_LOGPROB /*P*/, SMP_ROWS, SMP_V,
        SMP_NARGS };
 

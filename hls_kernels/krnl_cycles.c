@@ -513,7 +513,7 @@ static int cy_experts(const struct krnl_call *k, const struct krnl_cycle_ctx *ct
 static int cy_lm_head(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 		      struct krnl_cycle_est *o)
 {
-	uint32_t rows = U(LM_ROWS), h = U(LM_H), v = U(LM_V), dt = U(LM_DT);
+	uint32_t rows = U(LM_ROWS), h = U(LM_H), v = U(LM_V), dt = U(LM_DT), ls = U(LM_LS);
 	uint64_t cy = KRNL_CY_START;
 
 	(void)ctx;
@@ -534,7 +534,7 @@ static int cy_lm_head(const struct krnl_call *k, const struct krnl_cycle_ctx *ct
 		 * own rows; the score ring's rows give the same beats when v is a
 		 * whole number of beats) */
 		for (uint32_t r = 0; r < rows; r++)
-			cy += wr(o, LM_LOGITS, (uint64_t)r * v + o0, nb) + KRNL_CY_LOOP;
+			cy += wr(o, LM_LOGITS, (uint64_t)r * ls + o0, nb) + KRNL_CY_LOOP;
 		cy += KRNL_CY_LOOP;
 	}
 	cy += wr(o, LM_ARGMAX, 0, rows);

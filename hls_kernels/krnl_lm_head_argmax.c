@@ -6,7 +6,8 @@
 
 void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_word *w,
 			 krnl_word *logits, const krnl_word *dst, krnl_word *argmax,
-			 uint32_t rows, uint32_t h, uint32_t v, float eps, uint32_t dt)
+			 uint32_t rows, uint32_t h, uint32_t v, float eps, uint32_t dt,
+			 uint32_t ls)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
 #pragma HLS INTERFACE m_axi port=nw bundle=gmem1
@@ -19,6 +20,7 @@ void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_wor
 #pragma HLS INTERFACE s_axilite port=v
 #pragma HLS INTERFACE s_axilite port=eps
 #pragma HLS INTERFACE s_axilite port=dt
+#pragma HLS INTERFACE s_axilite port=ls
 #pragma HLS INTERFACE s_axilite port=return
 	KRNL_LOCAL float xn[KRNL_MAX_BATCH][XW];
 	float wn[KRNL_MAX_HIDDEN];
@@ -68,7 +70,7 @@ store_logits:
 		for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
 			if (ds[r] >= 0)
-				krnl_wr_f32(logits, (uint64_t)ds[r] * v + o0, lb[r], nb);
+				krnl_wr_f32(logits, (uint64_t)ds[r] * ls + o0, lb[r], nb);
 		}
 	}
 	krnl_wr_i32(argmax, 0, bi, rows);

@@ -59,7 +59,7 @@ static const struct ksig sigs[] = {
 	[KRNL_EXPERT_FFN] = { EF_NARGS, EF_ROWS,
 			      "x w count list listw sw sgate y rows h ni ne si dt sdt", 0 },
 	[KRNL_LM_HEAD_ARGMAX] = { LM_NARGS, LM_ROWS,
-				  "x nw w logits dst argmax rows h v eps dt", B(LM_EPS) },
+				  "x nw w logits dst argmax rows h v eps dt ls", B(LM_EPS) },
 	[KRNL_SAMPLER] = { SMP_NARGS, SMP_ROWS, "logits params token logprob rows v", 0 },
 };
 #undef B

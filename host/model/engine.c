@@ -313,6 +313,9 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))
 		goto fail;
+	/* the weights live on the card now: drop the checkpoint's mapping, so the
+	 * process holds the model once */
+	st_close(&e->st);
 	e->n_slots = e->ctrl->n_slots;
 	e->load_ns = now_ns() - t0;
 	*out = e;

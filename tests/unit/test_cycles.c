@@ -181,7 +181,8 @@ static void call(const struct krnl_call *k)
 		break;
 	case KRNL_LM_HEAD_ARGMAX:
 		krnl_lm_head_argmax(P(LM_X), P(LM_NW), P(LM_W), P(LM_LOGITS), P(LM_DST),
-				    P(LM_ARGMAX), U(LM_ROWS), U(LM_H), U(LM_V), F(LM_EPS), U(LM_DT));
+				    P(LM_ARGMAX), U(LM_ROWS), U(LM_H), U(LM_V), F(LM_EPS), U(LM_DT),
+				    U(LM_LS));
 		break;
 	case KRNL_SAMPLER:
 		krnl_sampler(P(SMP_LOGITS), P(SMP_PARAMS), P(SMP_TOKEN), P(SMP_LOGPROB),

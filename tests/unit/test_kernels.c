@@ -1431,7 +1431,7 @@ static int run_lm(const void *vc, int perturb)
 	if (perturb)
 		x[0] += 3.0f;
 	krnl_lm_head_argmax(KW(x), KW(nw), wp, KW(logits), KW(dst), KW(amax), (uint32_t)c->rows,
-			    (uint32_t)c->h, (uint32_t)c->v, EPS_NORM, c->dt);
+			    (uint32_t)c->h, (uint32_t)c->v, EPS_NORM, c->dt, (uint32_t)c->v);
 
 	int n = 0;
 	double *wantg = gnew(&a, "want gathered", sizeof(*wantg) * nv);

@@ -229,7 +229,7 @@ static void test_lm_head_formats(void **state)
 					ref[r * v + o] += (double)w.dec[o * h + i] * xn[i];
 		}
 		krnl_lm_head_argmax((void *)x, (void *)nw, (void *)w.card, (void *)lg, (void *)dst,
-				    (void *)am, rows, h, v, 1e-6f, dt);
+				    (void *)am, rows, h, v, 1e-6f, dt, v);
 		for (uint32_t r = 0; r < rows; r++) {
 			int32_t best = 0;
 			for (uint32_t o = 0; o < v; o++) {
