@@ -29,11 +29,12 @@
 #define KRNL_MAX_SCALES   (KRNL_MAX_HIDDEN / KRNL_MIN_GROUP + KRNL_MAX_EPB / KRNL_MIN_GROUP + 16)
 
 /* A kernel's on-chip buffer that outlives one call (BRAM/URAM under HLS).  In
- * C-simulation each compute unit is a thread with its own copy. */
+ * C-simulation each compute unit is a thread with its own copy, aligned to a
+ * cache line (a vector load of a row must not straddle two). */
 #ifdef __SYNTHESIS__
 #define KRNL_LOCAL static
 #else
-#define KRNL_LOCAL static _Thread_local
+#define KRNL_LOCAL static _Thread_local _Alignas(64)
 #endif
 
 /* How many on-chip partial sums per lane break a carried f32 addition: at

@@ -385,7 +385,7 @@ static inline KRNL_ALWAYS void krnl_dot_beats(const krnl_word *w, uint64_t wb, u
 {
 #pragma HLS INLINE
 #ifdef KRNL_X86_VEC
-	krnl_dot_beats_x86(w, wb, nb, fmt, epb, sc, gsh, x, xs, nr, acc);
+	krnl_dot_beats_x86(w, wb, nb, fmt, epb, sc, gsh, x, xs, nr, 1, acc);
 #else
 	krnl_dot_beats_hls(w, wb, nb, fmt, epb, sc, gsh, x, xs, nr, acc);
 #endif
@@ -406,11 +406,13 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 	float acc[KRNL_MAX_BATCH][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
 
 	wb += krnl_wrow_scales(w, wb, dt, cols, sc);
+#ifndef KRNL_X86_VEC	/* the vector path starts its sums at zero itself */
 	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
 		if (r >= nr)
 			break;
 		memset(acc[r], 0, sizeof(acc[r]));
 	}
+#endif
 	switch (fmt) {
 	case KRNL_FMT_F32:
 		krnl_dot_beats(w, wb, nb, KRNL_FMT_F32, 16, sc, gsh, x, xs, nr, acc);

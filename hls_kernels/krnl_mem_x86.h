@@ -10,7 +10,8 @@
  *   f32  V0                 bf16, f16  V0 + V1
  *   int8 (V0 + V2) + (V1 + V3)
  *   int4 ((V0 + V4) + (V2 + V6)) + ((V1 + V5) + (V3 + V7))
- * and beat b adds into partial sum b % 8 of its row.  What differs is the
+ * and beat b adds into partial sum b % 8 of its row (fresh: the sums start at
+ * zero, as krnl_wrow_dot clears them, without reading acc).  What differs is the
  * schedule: the beats of a row are metered as one burst, and batch rows go
  * two at a time over the whole weight row (the second pass on a CPU reads it
  * from cache), their eight partial sums each held in registers.
@@ -138,7 +139,7 @@ static inline KRNL_ALWAYS void krnl_v16_beat(const krnl_word *q, const uint32_t 
 static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, const uint32_t fmt,
 					     const uint32_t nv, const uint32_t epb, const float *sc,
 					     uint32_t gsh, const float *x, uint32_t xs, const uint32_t R,
-					     float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+					     int fresh, float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
 {
 	krnl_v16 a[2][KRNL_ACC_LANES], v[8];
 	uint32_t b = 0;
@@ -146,7 +147,7 @@ static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, co
 	for (uint32_t r = 0; r < R; r++)
 		_Pragma("GCC unroll 8")
 		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
-			a[r][l] = krnl_v16_load(acc[r][l]);
+			a[r][l] = fresh ? (krnl_v16){ 0 } : krnl_v16_load(acc[r][l]);
 	for (; b + KRNL_ACC_LANES <= nb; b += KRNL_ACC_LANES)
 		_Pragma("GCC unroll 8")
 		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++) {
@@ -171,7 +172,7 @@ static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, co
 static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t wb, uint32_t nb,
 						  const uint32_t fmt, const uint32_t epb,
 						  const float *sc, uint32_t gsh, const float *x,
-						  uint32_t xs, uint32_t nr,
+						  uint32_t xs, uint32_t nr, int fresh,
 						  float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
 {
 	const uint32_t nv = epb / 16;
@@ -181,9 +182,11 @@ static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t w
 	/* one burst on the card; on a CPU a batch re-reads the row from cache */
 	KRNL_METER(q, nb, 0);
 	for (; r + 2 <= nr; r += 2)
-		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 2, acc + r);
+		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 2, fresh,
+			      acc + r);
 	if (r < nr)
-		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 1, acc + r);
+		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 1, fresh,
+			      acc + r);
 }
 
 #endif /* !__SYNTHESIS__ */

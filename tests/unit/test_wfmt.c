@@ -457,11 +457,12 @@ static void test_meter_counts_gemv(void **state)
  * kernels' call sites specialize them. */
 #define DOT_BOTH(F, E) do { \
 	krnl_dot_beats_hls(w, wb, nb, F, E, sc, gsh, x, xs, nr, ah); \
-	krnl_dot_beats_x86(w, wb, nb, F, E, sc, gsh, x, xs, nr, av); \
+	krnl_dot_beats_x86(w, wb, nb, F, E, sc, gsh, x, xs, nr, fresh, av); \
 } while (0)
 
 static void dot_both(const krnl_word *w, uint64_t wb, uint32_t nb, uint32_t fmt,
 		     const float *sc, uint32_t gsh, const float *x, uint32_t xs, uint32_t nr,
+		     int fresh,
 		     float ah[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT],
 		     float av[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
 {
@@ -517,9 +518,19 @@ static void test_dot_paths_bitwise(void **state)
 					/* both start from the same nonzero partial sums */
 					for (uint32_t i = 0; i < KRNL_MAX_BATCH * KRNL_ACC_LANES * KRNL_F32_PER_BEAT; i++)
 						(&acc_h[0][0][0])[i] = (&acc_v[0][0][0])[i] = frand(1.0);
-					dot_both(w, wb, nb, fmt, sc, gsh, x, xs, nr, acc_h, acc_v);
+					dot_both(w, wb, nb, fmt, sc, gsh, x, xs, nr, 0, acc_h, acc_v);
 					if (memcmp(acc_h, acc_v, sizeof(acc_h)) != 0)
 						fail_msg("%s cols %u rows %u: vector path differs from the HLS loop",
+							 fmts[f], cols, nr);
+					/* and from zero, the vector path not reading the sums */
+					for (uint32_t i = 0; i < KRNL_MAX_BATCH * KRNL_ACC_LANES * KRNL_F32_PER_BEAT; i++) {
+						(&acc_h[0][0][0])[i] = 0.0f;
+						(&acc_v[0][0][0])[i] = i < nr * KRNL_ACC_LANES * KRNL_F32_PER_BEAT ?
+								       NAN : 0.0f;
+					}
+					dot_both(w, wb, nb, fmt, sc, gsh, x, xs, nr, 1, acc_h, acc_v);
+					if (memcmp(acc_h, acc_v, sizeof(acc_h)) != 0)
+						fail_msg("%s cols %u rows %u: vector path from zero differs",
 							 fmts[f], cols, nr);
 					checked++;
 				}
