@@ -18,7 +18,8 @@
  *            and bytes x tokens/s, the bandwidth the card used.
  *
  * Repetitions (--reps, 3 by default) are interleaved (each format once, then
- * again) and the medians printed, with the range of decode.  The same run
+ * again; one thread count after the other, so only its four engines are open)
+ * and the medians printed, with the range of decode.  The same run
  * measures the machine's memory read bandwidth (sum of a 1 GiB float array,
  * with 1 and 2 threads) so the card's figure reads as a fraction of what this
  * CPU can stream with as many threads as the card used.
@@ -384,6 +385,39 @@ static int measure(struct fmt *f, int rep)
 	return 0;
 }
 
+/* A bar per row and llama.cpp's quoted figures, decode then prefill, scaled
+ * to the largest: the plot in docs/performance.md. */
+static void bar(const char *label, double v, double top)
+{
+	int n = top > 0 ? (int)(v / top * 50 + 0.5) : 0;
+
+	printf("  %-22s %7.1f |", label, v);
+	for (int i = 0; i < n; i++)
+		putchar('#');
+	putchar('\n');
+}
+
+static void plot(int reps)
+{
+	for (int pre = 0; pre < 2; pre++) {
+		double top = pre ? LLAMA_Q8_0_PRE : LLAMA_Q8_0;
+		char label[64];
+
+		for (size_t i = 0; i < N_FMTS; i++) {
+			double v = median(pre ? fmts[i].pre : fmts[i].dec, reps);
+			top = v > top ? v : top;
+		}
+		printf("%s tokens/s (emulated card: CU threads; llama.cpp: quoted, 2 threads)\n",
+		       pre ? "prefill of 128" : "decode");
+		for (size_t i = 0; i < N_FMTS; i++) {
+			snprintf(label, sizeof(label), "%s x%u", fmts[i].name, fmts[i].cu);
+			bar(label, median(pre ? fmts[i].pre : fmts[i].dec, reps), top);
+		}
+		bar("llama.cpp f16", pre ? LLAMA_F16_PRE : LLAMA_F16, top);
+		bar("llama.cpp q8_0", pre ? LLAMA_Q8_0_PRE : LLAMA_Q8_0, top);
+	}
+}
+
 static void close_all(void)
 {
 	for (size_t i = 0; i < N_FMTS; i++) {
@@ -435,19 +469,24 @@ int main(int argc, char **argv)
 	double t0 = now();
 	if (stream_bw(reps, gbs))
 		return 1;
-	for (int r = 0; r < reps; r++)
-		for (size_t i = 0; i < N_FMTS; i++) {
-			struct fmt *f = &fmts[i];
+	/* one thread count at a time (its engines open together), its formats
+	 * interleaved over the repetitions */
+	for (size_t g = 0; g < N_FMTS; g += N_FORMATS) {
+		for (int r = 0; r < reps; r++)
+			for (size_t i = g; i < g + N_FORMATS; i++) {
+				struct fmt *f = &fmts[i];
 
-			if (!f->e && open_fmt(f, dir, mem_total))
-				goto fail;
-			if (measure(f, r))
-				goto fail;
-			if (f->reopen) {
-				nc_engine_close(f->e);
-				f->e = NULL;
+				if (!f->e && open_fmt(f, dir, mem_total))
+					goto fail;
+				if (measure(f, r))
+					goto fail;
+				if (f->reopen) {
+					nc_engine_close(f->e);
+					f->e = NULL;
+				}
 			}
-		}
+		close_all();
+	}
 	fprintf(stderr, "bench_cpu: done in %.0f s; peak RSS %.2f GB, %.2f GB private now\n",
 		now() - t0, proc_kb("/proc/self/status", "VmHWM") / 1e9,
 		proc_kb("/proc/self/status", "RssAnon") / 1e9);
@@ -480,6 +519,7 @@ int main(int argc, char **argv)
 	       median(i8->dec, reps), LLAMA_Q8_0, median(i8->dec, reps) / LLAMA_Q8_0,
 	       median(f16->pre, reps), LLAMA_F16_PRE, median(f16->pre, reps) / LLAMA_F16_PRE,
 	       median(i8->pre, reps), LLAMA_Q8_0_PRE, median(i8->pre, reps) / LLAMA_Q8_0_PRE);
+	plot(reps);
 	close_all();
 	return 0;
 fail:
