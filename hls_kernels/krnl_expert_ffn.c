@@ -16,7 +16,8 @@ static void swiglu(const krnl_word *we, uint32_t h, uint32_t ni, uint32_t dt,
 {
 	uint32_t rbh = krnl_row_beats(dt, h), rbi = krnl_row_beats(dt, ni);
 	uint64_t up = (uint64_t)ni * rbh, down = 2ull * ni * rbh;
-	float g[KRNL_MAX_BATCH], u[KRNL_MAX_BATCH], d[KRNL_MAX_BATCH];
+	float g[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH], u[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
+	float d[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
 
 gather:
 	for (uint32_t j = 0; j < n; j++) {
@@ -26,15 +27,21 @@ gather:
 			xg[j][c] = xb[rws[j]][c];
 		}
 	}
+	/* gate and up, 16 intermediate rows at a time */
 inter:
-	for (uint32_t i = 0; i < ni; i++) {
-#pragma HLS loop_tripcount max=4096
-		krnl_wrow_dot(we, (uint64_t)i * rbh, dt, h, xg[0], XW, n, g);
-		krnl_wrow_dot(we, up + (uint64_t)i * rbh, dt, h, xg[0], XW, n, u);
-		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
-			if (j >= n)
-				break;
-			act[j][i] = krnl_silu(g[j]) * u[j];
+	for (uint32_t i0 = 0; i0 < ni; i0 += KRNL_F32_PER_BEAT) {
+#pragma HLS loop_tripcount max=256
+		uint32_t nb = ni - i0 < KRNL_F32_PER_BEAT ? ni - i0 : KRNL_F32_PER_BEAT;
+
+		krnl_wrows_dot(we, (uint64_t)i0 * rbh, rbh, nb, dt, h, xg[0], XW, n, g);
+		krnl_wrows_dot(we, up + (uint64_t)i0 * rbh, rbh, nb, dt, h, xg[0], XW, n, u);
+		for (uint32_t i = 0; i < nb; i++) {
+#pragma HLS loop_tripcount max=16
+			for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
+				if (j >= n)
+					break;
+				act[j][i0 + i] = krnl_silu(g[i][j]) * u[i][j];
+			}
 		}
 	}
 	for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
@@ -44,13 +51,18 @@ inter:
 			act[j][ni + i] = 0.0f;
 	}
 down:
-	for (uint32_t o = 0; o < h; o++) {
-#pragma HLS loop_tripcount max=8192
-		krnl_wrow_dot(we, down + (uint64_t)o * rbi, dt, ni, act[0], AW, n, d);
-		for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
-			if (j >= n)
-				break;
-			yb[rws[j]][o] += scale[j] * d[j];
+	for (uint32_t o0 = 0; o0 < h; o0 += KRNL_F32_PER_BEAT) {
+#pragma HLS loop_tripcount max=512
+		uint32_t nb = h - o0 < KRNL_F32_PER_BEAT ? h - o0 : KRNL_F32_PER_BEAT;
+
+		krnl_wrows_dot(we, down + (uint64_t)o0 * rbi, rbi, nb, dt, ni, act[0], AW, n, d);
+		for (uint32_t o = 0; o < nb; o++) {
+#pragma HLS loop_tripcount max=16
+			for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {
+				if (j >= n)
+					break;
+				yb[rws[j]][o0 + o] += scale[j] * d[o][j];
+			}
 		}
 	}
 }

@@ -22,7 +22,7 @@ void krnl_gemv(const krnl_word *x, const krnl_word *w, krnl_word *y, uint32_t ro
 #pragma HLS INTERFACE s_axilite port=return
 	KRNL_LOCAL float xb[KRNL_MAX_BATCH][XW];
 	float yb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], prev[KRNL_F32_PER_BEAT];
-	float d[KRNL_MAX_BATCH];
+	float d[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
 	uint32_t rb = krnl_row_beats(dt, in);
 
 	/* Activations stay on chip for the whole pass over W. */
@@ -39,14 +39,14 @@ out_beat:
 #pragma HLS loop_tripcount max=65536
 		uint32_t nb = out - o0 < KRNL_F32_PER_BEAT ? out - o0 : KRNL_F32_PER_BEAT;
 
+		krnl_wrows_dot(w, (uint64_t)o0 * rb, rb, nb, dt, in, xb[0], XW, rows, d);
 out_row:
 		for (uint32_t j = 0; j < nb; j++) {
 #pragma HLS loop_tripcount max=16
-			krnl_wrow_dot(w, (uint64_t)(o0 + j) * rb, dt, in, xb[0], XW, rows, d);
 			for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
 				if (r >= rows)
 					break;
-				yb[r][j] = d[r];
+				yb[r][j] = d[j][r];
 			}
 		}
 store_y:

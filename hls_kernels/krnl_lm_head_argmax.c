@@ -24,7 +24,8 @@ void krnl_lm_head_argmax(const krnl_word *x, const krnl_word *nw, const krnl_wor
 #pragma HLS INTERFACE s_axilite port=return
 	KRNL_LOCAL float xn[KRNL_MAX_BATCH][XW];
 	float wn[KRNL_MAX_HIDDEN];
-	float lb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], d[KRNL_MAX_BATCH], best[KRNL_MAX_BATCH];
+	float lb[KRNL_MAX_BATCH][KRNL_F32_PER_BEAT], d[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
+	float best[KRNL_MAX_BATCH];
 	int32_t ds[KRNL_MAX_BATCH], bi[KRNL_MAX_BATCH];
 	uint32_t rb = krnl_row_beats(dt, h);
 
@@ -52,16 +53,16 @@ vocab_beat:
 #pragma HLS loop_tripcount max=65536
 		uint32_t nb = v - o0 < KRNL_F32_PER_BEAT ? v - o0 : KRNL_F32_PER_BEAT;
 
+		krnl_wrows_dot(w, (uint64_t)o0 * rb, rb, nb, dt, h, xn[0], XW, rows, d);
 vocab_row:
 		for (uint32_t j = 0; j < nb; j++) {
 #pragma HLS loop_tripcount max=16
-			krnl_wrow_dot(w, (uint64_t)(o0 + j) * rb, dt, h, xn[0], XW, rows, d);
 			for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
 				if (r >= rows)
 					break;
-				lb[r][j] = d[r];
-				if (d[r] > best[r]) {	/* strict: the first index wins ties */
-					best[r] = d[r];
+				lb[r][j] = d[j][r];
+				if (d[j][r] > best[r]) {	/* strict: the first index wins ties */
+					best[r] = d[j][r];
 					bi[r] = (int32_t)(o0 + j);
 				}
 			}

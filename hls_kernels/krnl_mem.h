@@ -391,6 +391,27 @@ static inline KRNL_ALWAYS void krnl_dot_beats(const krnl_word *w, uint64_t wb, u
 #endif
 }
 
+/* out[r] = the sum of row r's partial sums: the eight sums, then the lanes,
+ * as fixed trees. */
+static inline void krnl_acc_sum(float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT], uint32_t nr,
+				float *out)
+{
+	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
+		if (r >= nr)
+			break;
+		float l[KRNL_F32_PER_BEAT];
+
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
+			l[j] = ((acc[r][0][j] + acc[r][4][j]) + (acc[r][2][j] + acc[r][6][j])) +
+			       ((acc[r][1][j] + acc[r][5][j]) + (acc[r][3][j] + acc[r][7][j]));
+		for (uint32_t j = 0; j < 8; j++)
+			l[j] += l[j + 8];
+		for (uint32_t j = 0; j < 4; j++)
+			l[j] += l[j + 4];
+		out[r] = (l[0] + l[2]) + (l[1] + l[3]);
+	}
+}
+
 /*
  * out[r] = sum_c W[c] * x[r * xs + c], c < cols, for r < nr, where W is the
  * row of a weight matrix in format dt starting at beat wb of port w.
@@ -430,21 +451,75 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 		krnl_dot_beats(w, wb, nb, KRNL_FMT_INT4, 128, sc, gsh, x, xs, nr, acc);
 		break;
 	}
-	/* partial sums, then lanes, as fixed trees */
-	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++) {
-		if (r >= nr)
-			break;
-		float l[KRNL_F32_PER_BEAT];
+	krnl_acc_sum(acc, nr, out);
+}
 
-		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++)
-			l[j] = ((acc[r][0][j] + acc[r][4][j]) + (acc[r][2][j] + acc[r][6][j])) +
-			       ((acc[r][1][j] + acc[r][5][j]) + (acc[r][3][j] + acc[r][7][j]));
-		for (uint32_t j = 0; j < 8; j++)
-			l[j] += l[j + 8];
-		for (uint32_t j = 0; j < 4; j++)
-			l[j] += l[j + 4];
-		out[r] = (l[0] + l[2]) + (l[1] + l[3]);
+#ifndef __SYNTHESIS__
+#ifdef KRNL_X86_VEC
+/* On a CPU: batch rows two at a time over the whole block of weight rows, so
+ * their x stays in the first-level cache while the block's rows come from
+ * the second; each weight row is metered once, as the card reads it once. */
+static inline void krnl_wrows_dot_x86(const krnl_word *w, uint64_t wb, uint64_t rb,
+				      uint32_t nrow, uint32_t dt, uint32_t cols, const float *x,
+				      uint32_t xs, uint32_t nr, float out[][KRNL_MAX_BATCH])
+{
+	uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt), gsh = krnl_group_shift(dt);
+	uint32_t nb = (cols + epb - 1) / epb, sb = 0;
+	static _Thread_local float sc[KRNL_F32_PER_BEAT][KRNL_MAX_SCALES];
+	struct krnl_meter *m = krnl_meter_cur;
+
+	krnl_meter_cur = NULL;	/* the scales are counted with their row below */
+	for (uint32_t j = 0; j < nrow; j++)
+		sb = krnl_wrow_scales(w, wb + j * rb, dt, cols, sc[j]);
+	krnl_meter_cur = m;
+	for (uint32_t j = 0; j < nrow; j++)
+		KRNL_METER(w + wb + j * rb, sb + nb, 0);
+	for (uint32_t r = 0; r < nr; r += 2) {
+		uint32_t two = nr - r >= 2;
+
+		for (uint32_t j = 0; j < nrow; j++) {
+			const krnl_word *q = w + wb + j * rb + sb;
+			const float *xr = x + (uint64_t)r * xs;
+			float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+
+#define KRNL_ROWS_FMT(F, E) do { \
+	if (two) \
+		krnl_x86_rows(q, nb, F, E / 16, E, sc[j], gsh, xr, xs, 2, 1, acc); \
+	else \
+		krnl_x86_rows(q, nb, F, E / 16, E, sc[j], gsh, xr, xs, 1, 1, acc); \
+} while (0)
+			switch (fmt) {
+			case KRNL_FMT_F32:  KRNL_ROWS_FMT(KRNL_FMT_F32, 16); break;
+			case KRNL_FMT_BF16: KRNL_ROWS_FMT(KRNL_FMT_BF16, 32); break;
+			case KRNL_FMT_F16:  KRNL_ROWS_FMT(KRNL_FMT_F16, 32); break;
+			case KRNL_FMT_INT8: KRNL_ROWS_FMT(KRNL_FMT_INT8, 64); break;
+			default:            KRNL_ROWS_FMT(KRNL_FMT_INT4, 128); break;
+			}
+#undef KRNL_ROWS_FMT
+			krnl_acc_sum(acc, two ? 2 : 1, &out[j][r]);
+		}
 	}
+}
+#endif
+#endif
+
+/*
+ * out[j][r] = krnl_wrow_dot of weight row j < nrow of a block (rows rb beats
+ * apart from beat wb) with batch row r < nr: an output beat's 16 rows.
+ */
+static inline void krnl_wrows_dot(const krnl_word *w, uint64_t wb, uint64_t rb, uint32_t nrow,
+				  uint32_t dt, uint32_t cols, const float *x, uint32_t xs,
+				  uint32_t nr, float out[][KRNL_MAX_BATCH])
+{
+#ifdef KRNL_X86_VEC
+	krnl_wrows_dot_x86(w, wb, rb, nrow, dt, cols, x, xs, nr, out);
+#else
+wrows:
+	for (uint32_t j = 0; j < nrow; j++) {
+#pragma HLS loop_tripcount max=16
+		krnl_wrow_dot(w, wb + j * rb, dt, cols, x, xs, nr, out[j]);
+	}
+#endif
 }
 
 /* dst[0..cols) = row of a weight matrix in format dt from beat wb (embedding
