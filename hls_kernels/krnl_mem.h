@@ -456,9 +456,10 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 
 #ifndef __SYNTHESIS__
 #ifdef KRNL_X86_VEC
-/* On a CPU: batch rows two at a time over the whole block of weight rows, so
- * their x stays in the first-level cache while the block's rows come from
- * the second; each weight row is metered once, as the card reads it once. */
+/* On a CPU: more than two batch rows go two at a time over the whole block of
+ * weight rows, so their x stays in the first-level cache while the block's
+ * rows come from the second; each weight row is metered once, as the card
+ * reads it once. */
 static inline void krnl_wrows_dot_x86(const krnl_word *w, uint64_t wb, uint64_t rb,
 				      uint32_t nrow, uint32_t dt, uint32_t cols, const float *x,
 				      uint32_t xs, uint32_t nr, float out[][KRNL_MAX_BATCH])
@@ -468,6 +469,11 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, uint64_t wb, uint64_t 
 	static _Thread_local float sc[KRNL_F32_PER_BEAT][KRNL_MAX_SCALES];
 	struct krnl_meter *m = krnl_meter_cur;
 
+	if (nr <= 2) {	/* one pass over x anyway: stream each row start to end */
+		for (uint32_t j = 0; j < nrow; j++)
+			krnl_wrow_dot(w, wb + j * rb, dt, cols, x, xs, nr, out[j]);
+		return;
+	}
 	krnl_meter_cur = NULL;	/* the scales are counted with their row below */
 	for (uint32_t j = 0; j < nrow; j++)
 		sb = krnl_wrow_scales(w, wb + j * rb, dt, cols, sc[j]);
