@@ -545,10 +545,55 @@ static void test_dot_paths_bitwise(void **state)
 #endif
 }
 
+/* A block of weight rows (krnl_wrows_dot: on a CPU, batch rows two at a time
+ * over the block) gives each row's krnl_wrow_dot bit for bit, for batches
+ * that take either order, and meters each row once. */
+static void test_wrows_block(void **state)
+{
+	static const uint32_t nrs[] = { 1, 2, 3, 7, KRNL_MAX_BATCH };
+	uint32_t cols = 200, xs = cols + KRNL_MAX_EPB;
+	float *x = calloc((size_t)KRNL_MAX_BATCH * xs, sizeof(float));
+
+	(void)state;
+	for (uint32_t r = 0; r < KRNL_MAX_BATCH; r++)
+		for (uint32_t c = 0; c < cols; c++)
+			x[(size_t)r * xs + c] = frand(2.0);
+	for (uint32_t f = 0; f < NFMT; f++) {
+		uint32_t dt;
+		struct mat m;
+
+		assert_int_equal(nc_fmt_parse(fmts[f], &dt), 0);
+		mat_make(&m, dt, 13, cols, 0.5);
+		const krnl_word *w = (const krnl_word *)(const void *)m.card;
+		uint64_t rb = krnl_row_beats(dt, cols);
+
+		for (uint32_t i = 0; i < sizeof(nrs) / sizeof(nrs[0]); i++) {
+			float blk[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH], one[KRNL_MAX_BATCH];
+			struct krnl_meter *mt = calloc(1, sizeof(*mt));
+
+			port_span(mt, 1, m.card, 13 * rb * KRNL_BEAT_BYTES);
+			krnl_meter_cur = mt;
+			krnl_wrows_dot(w, 0, rb, 13, dt, cols, x, xs, nrs[i], blk);
+			krnl_meter_cur = NULL;
+			assert_int_equal(mt->port_beats[1][0], 13 * rb);
+			for (uint32_t j = 0; j < 13; j++) {
+				krnl_wrow_dot(w, j * rb, dt, cols, x, xs, nrs[i], one);
+				if (memcmp(one, blk[j], nrs[i] * sizeof(float)))
+					fail_msg("%s: row %u of a block, batch %u, differs", fmts[f], j,
+						 nrs[i]);
+			}
+			free(mt);
+		}
+		mat_free(&m);
+	}
+	free(x);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_dot_paths_bitwise),
+		cmocka_unit_test(test_wrows_block),
 		cmocka_unit_test(test_gemv_formats),
 		cmocka_unit_test(test_gemv_perturbed),
 		cmocka_unit_test(test_lm_head_formats),
