@@ -33,8 +33,8 @@ inter:
 #pragma HLS loop_tripcount max=256
 		uint32_t nb = ni - i0 < KRNL_F32_PER_BEAT ? ni - i0 : KRNL_F32_PER_BEAT;
 
-		krnl_wrows_dot(we, (uint64_t)i0 * rbh, rbh, nb, dt, h, xg[0], XW, n, g);
-		krnl_wrows_dot(we, up + (uint64_t)i0 * rbh, rbh, nb, dt, h, xg[0], XW, n, u);
+		krnl_wrows_dot2(we, (uint64_t)i0 * rbh, up + (uint64_t)i0 * rbh, rbh, nb, dt, h,
+				xg[0], XW, n, g, u);
 		for (uint32_t i = 0; i < nb; i++) {
 #pragma HLS loop_tripcount max=16
 			for (uint32_t j = 0; j < KRNL_MAX_BATCH; j++) {

@@ -456,54 +456,62 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 
 #ifndef __SYNTHESIS__
 #ifdef KRNL_X86_VEC
-/* On a CPU: more than two batch rows go two at a time over the whole block of
- * weight rows, so their x stays in the first-level cache while the block's
- * rows come from the second; each weight row is metered once, as the card
- * reads it once. */
-static inline void krnl_wrows_dot_x86(const krnl_word *w, uint64_t wb, uint64_t rb,
-				      uint32_t nrow, uint32_t dt, uint32_t cols, const float *x,
-				      uint32_t xs, uint32_t nr, float out[][KRNL_MAX_BATCH])
+/* On a CPU, for nm (1 or 2) blocks of weight rows starting at beats wb[m]:
+ * one or two batch rows stream each weight row start to end, the blocks'
+ * rows interleaved (two matrices read side by side, as gate and up are);
+ * more batch rows go two at a time over the whole blocks, so their x stays
+ * in the first-level cache while the blocks' rows come from the second.
+ * Each weight row is metered once, as the card reads it once. */
+static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, uint32_t nm,
+				      uint64_t rb, uint32_t nrow, uint32_t dt, uint32_t cols,
+				      const float *x, uint32_t xs, uint32_t nr,
+				      float out[][KRNL_F32_PER_BEAT][KRNL_MAX_BATCH])
 {
 	uint32_t fmt = KRNL_DT_FMT(dt), epb = krnl_fmt_epb(fmt), gsh = krnl_group_shift(dt);
 	uint32_t nb = (cols + epb - 1) / epb, sb = 0;
-	static _Thread_local float sc[KRNL_F32_PER_BEAT][KRNL_MAX_SCALES];
+	static _Thread_local float sc[2][KRNL_F32_PER_BEAT][KRNL_MAX_SCALES];
 	struct krnl_meter *m = krnl_meter_cur;
 
-	if (nr <= 2) {	/* one pass over x anyway: stream each row start to end */
+	if (nr <= 2) {
 		for (uint32_t j = 0; j < nrow; j++)
-			krnl_wrow_dot(w, wb + j * rb, dt, cols, x, xs, nr, out[j]);
+			for (uint32_t k = 0; k < nm; k++)
+				krnl_wrow_dot(w, wb[k] + j * rb, dt, cols, x, xs, nr, out[k][j]);
 		return;
 	}
 	krnl_meter_cur = NULL;	/* the scales are counted with their row below */
-	for (uint32_t j = 0; j < nrow; j++)
-		sb = krnl_wrow_scales(w, wb + j * rb, dt, cols, sc[j]);
+	for (uint32_t k = 0; k < nm; k++)
+		for (uint32_t j = 0; j < nrow; j++)
+			sb = krnl_wrow_scales(w, wb[k] + j * rb, dt, cols, sc[k][j]);
 	krnl_meter_cur = m;
-	for (uint32_t j = 0; j < nrow; j++)
-		KRNL_METER(w + wb + j * rb, sb + nb, 0);
+	for (uint32_t k = 0; k < nm; k++)
+		for (uint32_t j = 0; j < nrow; j++)
+			KRNL_METER(w + wb[k] + j * rb, sb + nb, 0);
 	for (uint32_t r = 0; r < nr; r += 2) {
 		uint32_t two = nr - r >= 2;
 
-		for (uint32_t j = 0; j < nrow; j++) {
-			const krnl_word *q = w + wb + j * rb + sb;
-			const float *xr = x + (uint64_t)r * xs;
-			float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+		for (uint32_t j = 0; j < nrow; j++)
+			for (uint32_t k = 0; k < nm; k++) {
+				const krnl_word *q = w + wb[k] + j * rb + sb;
+				const float *xr = x + (uint64_t)r * xs;
+				const float *s = sc[k][j];
+				float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
 
 #define KRNL_ROWS_FMT(F, E) do { \
 	if (two) \
-		krnl_x86_rows(q, nb, F, E / 16, E, sc[j], gsh, xr, xs, 2, 1, acc); \
+		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 2, 1, acc); \
 	else \
-		krnl_x86_rows(q, nb, F, E / 16, E, sc[j], gsh, xr, xs, 1, 1, acc); \
+		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 1, 1, acc); \
 } while (0)
-			switch (fmt) {
-			case KRNL_FMT_F32:  KRNL_ROWS_FMT(KRNL_FMT_F32, 16); break;
-			case KRNL_FMT_BF16: KRNL_ROWS_FMT(KRNL_FMT_BF16, 32); break;
-			case KRNL_FMT_F16:  KRNL_ROWS_FMT(KRNL_FMT_F16, 32); break;
-			case KRNL_FMT_INT8: KRNL_ROWS_FMT(KRNL_FMT_INT8, 64); break;
-			default:            KRNL_ROWS_FMT(KRNL_FMT_INT4, 128); break;
-			}
+				switch (fmt) {
+				case KRNL_FMT_F32:  KRNL_ROWS_FMT(KRNL_FMT_F32, 16); break;
+				case KRNL_FMT_BF16: KRNL_ROWS_FMT(KRNL_FMT_BF16, 32); break;
+				case KRNL_FMT_F16:  KRNL_ROWS_FMT(KRNL_FMT_F16, 32); break;
+				case KRNL_FMT_INT8: KRNL_ROWS_FMT(KRNL_FMT_INT8, 64); break;
+				default:            KRNL_ROWS_FMT(KRNL_FMT_INT4, 128); break;
+				}
 #undef KRNL_ROWS_FMT
-			krnl_acc_sum(acc, two ? 2 : 1, &out[j][r]);
-		}
+				krnl_acc_sum(acc, two ? 2 : 1, &out[k][j][r]);
+			}
 	}
 }
 #endif
@@ -518,12 +526,37 @@ static inline void krnl_wrows_dot(const krnl_word *w, uint64_t wb, uint64_t rb, 
 				  uint32_t nr, float out[][KRNL_MAX_BATCH])
 {
 #ifdef KRNL_X86_VEC
-	krnl_wrows_dot_x86(w, wb, rb, nrow, dt, cols, x, xs, nr, out);
+	krnl_wrows_dot_x86(w, &wb, 1, rb, nrow, dt, cols, x, xs, nr,
+			   (float (*)[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH])out);
 #else
 wrows:
 	for (uint32_t j = 0; j < nrow; j++) {
 #pragma HLS loop_tripcount max=16
 		krnl_wrow_dot(w, wb + j * rb, dt, cols, x, xs, nr, out[j]);
+	}
+#endif
+}
+
+/* The same for two blocks of one layout read side by side (an expert's gate
+ * and up rows): a[j][r] from the block at wa, b[j][r] from the one at wb2. */
+static inline void krnl_wrows_dot2(const krnl_word *w, uint64_t wa, uint64_t wb2, uint64_t rb,
+				   uint32_t nrow, uint32_t dt, uint32_t cols, const float *x,
+				   uint32_t xs, uint32_t nr, float a[][KRNL_MAX_BATCH],
+				   float b[][KRNL_MAX_BATCH])
+{
+#ifdef KRNL_X86_VEC
+	const uint64_t at[2] = { wa, wb2 };
+	float o[2][KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
+
+	krnl_wrows_dot_x86(w, at, 2, rb, nrow, dt, cols, x, xs, nr, o);
+	memcpy(a, o[0], sizeof(float) * KRNL_MAX_BATCH * nrow);
+	memcpy(b, o[1], sizeof(float) * KRNL_MAX_BATCH * nrow);
+#else
+wrows2:
+	for (uint32_t j = 0; j < nrow; j++) {
+#pragma HLS loop_tripcount max=16
+		krnl_wrow_dot(w, wa + j * rb, dt, cols, x, xs, nr, a[j]);
+		krnl_wrow_dot(w, wb2 + j * rb, dt, cols, x, xs, nr, b[j]);
 	}
 #endif
 }

@@ -546,7 +546,8 @@ static void test_dot_paths_bitwise(void **state)
 }
 
 /* A block of weight rows (krnl_wrows_dot: on a CPU, batch rows two at a time
- * over the block) gives each row's krnl_wrow_dot bit for bit, for batches
+ * over the block; krnl_wrows_dot2 for two blocks) gives each row's
+ * krnl_wrow_dot bit for bit, for batches
  * that take either order, and meters each row once. */
 static void test_wrows_block(void **state)
 {
@@ -582,6 +583,19 @@ static void test_wrows_block(void **state)
 					fail_msg("%s: row %u of a block, batch %u, differs", fmts[f], j,
 						 nrs[i]);
 			}
+			/* two blocks side by side (gate and up): rows 0..5 and 7..12 */
+			float a2[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH], b2[KRNL_F32_PER_BEAT][KRNL_MAX_BATCH];
+			memset(mt, 0, sizeof(*mt));
+			port_span(mt, 1, m.card, 13 * rb * KRNL_BEAT_BYTES);
+			krnl_meter_cur = mt;
+			krnl_wrows_dot2(w, 0, 7 * rb, rb, 6, dt, cols, x, xs, nrs[i], a2, b2);
+			krnl_meter_cur = NULL;
+			assert_int_equal(mt->port_beats[1][0], 12 * rb);
+			for (uint32_t j = 0; j < 6; j++)
+				if (memcmp(a2[j], blk[j], nrs[i] * sizeof(float)) ||
+				    memcmp(b2[j], blk[7 + j], nrs[i] * sizeof(float)))
+					fail_msg("%s: row %u of two blocks, batch %u, differs", fmts[f], j,
+						 nrs[i]);
 			free(mt);
 		}
 		mat_free(&m);
