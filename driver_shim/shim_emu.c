@@ -52,7 +52,24 @@ struct emu {
 	struct cu_pool pool;
 	uint32_t cus[KRNL_COUNT];	/* CU threads a call of each kernel may use */
 	uint64_t split_min;		/* weight bytes per CU below which a call stays whole */
+	void *scratch;			/* a split expert FFN's jobs: kept between calls */
+	size_t scratch_bytes;
 };
+
+/* The split expert FFN's scratch, grown to bytes (64-byte aligned). */
+static void *emu_scratch(struct emu *e, size_t bytes)
+{
+	if (bytes > e->scratch_bytes) {
+		void *p = aligned_alloc(KRNL_BEAT_BYTES, (bytes + 63) / 64 * 64);
+
+		if (!p)
+			return NULL;
+		free(e->scratch);
+		e->scratch = p;
+		e->scratch_bytes = bytes;
+	}
+	return e->scratch;
+}
 
 static struct emu *EMU(struct shim_card *c)
 {
@@ -254,6 +271,7 @@ static void emu_close(struct shim_card *c)
 	if (!e)
 		return;
 	cu_stop(&e->pool);
+	free(e->scratch);
 	munmap(e->hbm, e->size);
 	free(e);
 	c->priv = NULL;
@@ -735,6 +753,9 @@ static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n
 	return p0->rc;
 }
 
+/* A job's rows of contributions, rounded to whole beats. */
+#define YROWS(rows, h) (((uint64_t)(rows) * (h) + 15) / 16 * 16)
+
 /* One job of a split expert FFN: one routed expert (or the shared one) run
  * by the kernel on its own zeroed rows, so they end as that expert's
  * contributions, scale * down(...), rounded as the kernel rounds them. */
@@ -746,7 +767,7 @@ static void expert_job(void *arg, uint32_t j)
 	uint32_t rows = U(EF_ROWS), h = U(EF_H), ne = U(EF_NE);
 	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
 	int32_t *cnt = sp->cnt1 + j * cstride;
-	float *y = sp->y1 + (uint64_t)j * rows * h;
+	float *y = sp->y1 + (uint64_t)j * YROWS(rows, h);
 	int32_t e = sp->eid[j];
 	struct shim_card *c = sp->c;
 
@@ -776,29 +797,31 @@ static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_
 	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
 	const int32_t *list = mem(p0->c, A(EF_LIST), 0);
 	float *y = mem(p0->c, A(EF_Y), 0);
-	uint32_t nj = 0, jmax = ne + 1;
+	uint32_t nj = 0;
 	struct split sp = { .c = p0->c, .k = k, .cnt = (const int32_t *)cnt };
-	int rc = 0;
+	int32_t eid[KRNL_MAX_EXPERTS + 1];
 
-	sp.part = malloc(sizeof(*sp.part) * jmax);
-	sp.eid = malloc(sizeof(*sp.eid) * jmax);
-	sp.cnt1 = aligned_alloc(KRNL_BEAT_BYTES, cstride * 4 * jmax);
-	sp.y1 = aligned_alloc(KRNL_BEAT_BYTES, ((uint64_t)rows * h * 4 * jmax + 63) / 64 * 64);
-	if (!sp.part || !sp.eid || !sp.cnt1 || !sp.y1) {
-		rc = -1;
-		goto out;
-	}
+	/* one job per selected expert, then the shared one */
 	for (uint32_t e = 0; e < ne; e++)
 		if (cnt[e])
-			sp.eid[nj++] = (int32_t)e;
+			eid[nj++] = (int32_t)e;
 	if (si)
-		sp.eid[nj++] = -1;
+		eid[nj++] = -1;
+	/* each job: its meter, its one-hot counts, its rows of contributions */
+	size_t pb = (sizeof(struct port) * nj + 63) / 64 * 64, cb = cstride * 4 * nj;
+	uint8_t *scr = emu_scratch(em, pb + cb + (size_t)YROWS(rows, h) * 4 * nj);
+	if (!scr)
+		return -1;
+	sp.eid = eid;
+	sp.part = (struct port *)(void *)scr;
+	sp.cnt1 = (int32_t *)(void *)(scr + pb);
+	sp.y1 = (float *)(void *)(scr + pb + cb);
 	for (uint32_t j = 0; j < nj; j++)
 		sp.part[j] = *p0;
 	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
 	cu_run(&em->pool, expert_job, &sp, nj);
 	for (uint32_t j = 0; j < nj; j++) {
-		const float *c1 = sp.y1 + (uint64_t)j * rows * h;
+		const float *c1 = sp.y1 + (uint64_t)j * YROWS(rows, h);
 		int32_t e = sp.eid[j];
 
 		if (j)
@@ -832,12 +855,7 @@ static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_
 		KRNL_METER(yb, burst_beats(1, 0, (uint32_t)(off % KRNL_F32_PER_BEAT) + h), 1);
 	}
 	krnl_meter_cur = NULL;
-out:
-	free(sp.part);
-	free(sp.eid);
-	free(sp.cnt1);
-	free(sp.y1);
-	return rc;
+	return 0;
 }
 
 /* One CU's slice of the vocabulary: vocab rows [lo, hi), its argmax into
