@@ -4,6 +4,7 @@
 # and the same HBM counters, in every weight format path.  Splitting is
 # forced on fortune-13m's small matrices (NEXTCARD_SPLIT_MIN=0), and --stats
 # must show that calls really were split (else this test proves nothing).
+# The ASan/UBSan build runs the split paths too.
 # Run from the repo root by tests/run.sh.
 set -u
 cd "$(dirname "$0")/../.."
@@ -48,5 +49,22 @@ for q in none int8:64 int4:64; do
 		fail=1
 	fi
 done
+# the split paths under ASan/UBSan (build/asan/nextcard), same logits again
+if [ -x build/asan/nextcard ]; then
+	for q in none int4:64; do
+		args=()
+		[ "$q" = none ] || args=(--quant "$q")
+		NEXTCARD_SPLIT_MIN=0 timeout 300 "$bin" score --model $m --ids "$ids" --threads 1 \
+			--logits-out "$tmp/r.bin" "${args[@]}" 2>/dev/null
+		if NEXTCARD_SPLIT_MIN=0 timeout 600 build/asan/nextcard score --model $m --ids "$ids" \
+			--threads 2 --logits-out "$tmp/a.bin" "${args[@]}" 2>"$tmp/err" &&
+		   cmp -s "$tmp/r.bin" "$tmp/a.bin"; then
+			echo "ok   $q: split across 2 CU threads under ASan/UBSan, same logits"
+		else
+			echo "FAIL $q: ASan/UBSan run with 2 CU threads: $(tail -n 3 "$tmp/err")"
+			fail=1
+		fi
+	done
+fi
 [ $fail -eq 0 ] && echo "threads: all checks passed"
 exit $fail
