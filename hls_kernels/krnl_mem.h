@@ -456,6 +456,47 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 
 #ifndef __SYNTHESIS__
 #ifdef KRNL_X86_VEC
+/* One or two batch rows against nm blocks of weight rows, each row streamed
+ * start to end, the blocks' rows interleaved; one format, so no dispatch per
+ * row.  A quantized row's scales are used where they lie in the row when
+ * every group its beats touch is a real one (the HLS loop reads them into
+ * sc[] and zeroes the groups past the row; those are then never read). */
+static inline KRNL_ALWAYS void krnl_x86_short(const krnl_word *w, const uint64_t *wb, uint32_t nm,
+					      uint64_t rb, uint32_t nrow, const uint32_t fmt,
+					      const uint32_t epb, uint32_t dt, uint32_t cols,
+					      const float *x, uint32_t xs, uint32_t nr,
+					      float out[][KRNL_F32_PER_BEAT][KRNL_MAX_BATCH])
+{
+	uint32_t gsh = krnl_group_shift(dt), nb = (cols + epb - 1) / epb;
+	uint32_t sb = krnl_scale_beats(dt, cols);
+	int direct = krnl_fmt_quant(fmt) &&
+		     ((nb * epb - 1) >> gsh) < (cols + KRNL_DT_GROUP(dt) - 1) / KRNL_DT_GROUP(dt);
+	float sc[KRNL_MAX_SCALES];
+
+	for (uint32_t j = 0; j < nrow; j++)
+		for (uint32_t k = 0; k < nm; k++) {
+			const krnl_word *row = w + wb[k] + j * rb;
+			const float *s = sc;
+			float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+
+			KRNL_METER(row, sb + nb, 0);
+			if (direct) {
+				s = (const float *)(const void *)row->u;
+			} else if (krnl_fmt_quant(fmt)) {
+				struct krnl_meter *m = krnl_meter_cur;
+
+				krnl_meter_cur = NULL;	/* counted with the row above */
+				krnl_wrow_scales(w, wb[k] + j * rb, dt, cols, sc);
+				krnl_meter_cur = m;
+			}
+			if (nr == 2)
+				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 2, 1, acc);
+			else
+				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 1, 1, acc);
+			krnl_acc_sum(acc, nr, out[k][j]);
+		}
+}
+
 /* On a CPU, for nm (1 or 2) blocks of weight rows starting at beats wb[m]:
  * one or two batch rows stream each weight row start to end, the blocks'
  * rows interleaved (two matrices read side by side, as gate and up are);
@@ -473,9 +514,23 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, ui
 	struct krnl_meter *m = krnl_meter_cur;
 
 	if (nr <= 2) {
-		for (uint32_t j = 0; j < nrow; j++)
-			for (uint32_t k = 0; k < nm; k++)
-				krnl_wrow_dot(w, wb[k] + j * rb, dt, cols, x, xs, nr, out[k][j]);
+		switch (fmt) {
+		case KRNL_FMT_F32:
+			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_F32, 16, dt, cols, x, xs, nr, out);
+			break;
+		case KRNL_FMT_BF16:
+			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_BF16, 32, dt, cols, x, xs, nr, out);
+			break;
+		case KRNL_FMT_F16:
+			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_F16, 32, dt, cols, x, xs, nr, out);
+			break;
+		case KRNL_FMT_INT8:
+			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_INT8, 64, dt, cols, x, xs, nr, out);
+			break;
+		default:
+			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_INT4, 128, dt, cols, x, xs, nr, out);
+			break;
+		}
 		return;
 	}
 	krnl_meter_cur = NULL;	/* the scales are counted with their row below */

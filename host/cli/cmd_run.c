@@ -246,9 +246,11 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	for (int k = 0; k < KRNL_COUNT; k++) {
 		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
 		if (calls)
-			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per token\n",
+			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per token"
+			       "  %8.1f us\n",
 			       krnl_names[k], (b->st.krnl_rd[k] - a->st.krnl_rd[k]) / t,
-			       (b->st.krnl_wr[k] - a->st.krnl_wr[k]) / t, calls / t);
+			       (b->st.krnl_wr[k] - a->st.krnl_wr[k]) / t, calls / t,
+			       (double)(b->st.krnl_ns[k] - a->st.krnl_ns[k]) / t / 1e3);
 	}
 	printf("stats: expert weight bytes per token %.0f = distinct experts %.2f x %.0f bytes"
 	       " (%s); rows served per expert fetch %.2f\n", ewb / t, fetched / t, ebytes,
