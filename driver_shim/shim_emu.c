@@ -683,8 +683,7 @@ struct split {
 	/* expert FFN */
 	const struct krnl_call *k;
 	const int32_t *cnt;
-	int32_t *cnt1;			/* per job: its one-hot count */
-	float *y1;			/* per job: its contribution rows */
+	float *y1;			/* the jobs' scratch (job_at) */
 	int32_t *eid;			/* per job: expert, or -1 the shared one */
 };
 
@@ -753,48 +752,89 @@ static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n
 	return p0->rc;
 }
 
-/* A job's rows of contributions, rounded to whole beats. */
+/* A job's rows, rounded to whole beats. */
 #define YROWS(rows, h) (((uint64_t)(rows) * (h) + 15) / 16 * 16)
 
-/* One job of a split expert FFN: one routed expert (or the shared one) run
- * by the kernel on its own zeroed rows, so they end as that expert's
+/* One job's scratch: its count, list and list weights (a beat each), then
+ * its rows of x and of contributions. */
+struct ejob {
+	int32_t cnt[KRNL_F32_PER_BEAT], list[KRNL_MAX_BATCH];
+	float lw[KRNL_MAX_BATCH];
+};
+
+static struct ejob *job_at(const struct split *sp, uint32_t j, float **x, float **y)
+{
+	uint64_t rows = YROWS(sp->k->arg[EF_ROWS], sp->k->arg[EF_H]);
+	uint8_t *b = (uint8_t *)sp->y1 + j * (sizeof(struct ejob) + 2 * rows * 4);
+
+	*x = (float *)(void *)(b + sizeof(struct ejob));
+	*y = *x + rows;
+	return (struct ejob *)(void *)b;
+}
+
+/* One job of a split expert FFN: a routed expert on just the rows that
+ * chose it (gathered, renumbered from 0), or the shared expert on every row,
+ * run by the kernel on rows of zeros so that they end as that expert's
  * contributions, scale * down(...), rounded as the kernel rounds them. */
 static void expert_job(void *arg, uint32_t j)
 {
 	struct split *sp = arg;
 	const struct krnl_call *k = sp->k;
 	struct port *p = &sp->part[j];
-	uint32_t rows = U(EF_ROWS), h = U(EF_H), ne = U(EF_NE);
-	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
-	int32_t *cnt = sp->cnt1 + j * cstride;
-	float *y = sp->y1 + (uint64_t)j * YROWS(rows, h);
-	int32_t e = sp->eid[j];
 	struct shim_card *c = sp->c;
+	uint32_t rows = U(EF_ROWS), h = U(EF_H), ni = U(EF_I), dt = U(EF_DT);
+	int32_t e = sp->eid[j];
+	float *xc, *yc;
+	struct ejob *jb = job_at(sp, j, &xc, &yc);
 
-	memset(cnt, 0, ne * 4ull);
-	memset(y, 0, (uint64_t)rows * h * 4);
-	if (e >= 0)
-		cnt[e] = sp->cnt[e];
-	port_host(p, EF_COUNT, cnt, ne * 4ull);
-	port_host(p, EF_Y, y, (uint64_t)rows * h * 4);
+	if (e < 0) {	/* the shared expert: no routed one (ne 0) */
+		memset(yc, 0, (uint64_t)rows * h * 4);
+		port_host(p, EF_COUNT, jb->cnt, 4);
+		port_host(p, EF_Y, yc, (uint64_t)rows * h * 4);
+		krnl_meter_cur = &p->m;
+		krnl_expert_ffn(mem(c, A(EF_X), 0), mem(c, A(EF_W), 0), (void *)jb->cnt,
+				mem(c, A(EF_LIST), 0), mem(c, A(EF_LISTW), 0), mem(c, A(EF_SW), 0),
+				mem(c, A(EF_SGATE), 0), (void *)yc, rows, h, ni, 0, U(EF_SI), dt,
+				U(EF_SDT));
+		krnl_meter_cur = NULL;
+		return;
+	}
+	const int32_t *list = (const int32_t *)mem(c, A(EF_LIST), 0) + (uint64_t)e * KRNL_MAX_BATCH;
+	const float *lw = (const float *)mem(c, A(EF_LISTW), 0) + (uint64_t)e * KRNL_MAX_BATCH;
+	const float *x = mem(c, A(EF_X), 0);
+	uint32_t n = (uint32_t)sp->cnt[e];
+	uint64_t eb = krnl_expert_bytes(dt, h, ni);
+	uint8_t *w = (uint8_t *)mem(c, A(EF_W), 0) + (uint64_t)e * eb;
+
+	jb->cnt[0] = (int32_t)n;
+	for (uint32_t i = 0; i < n; i++) {
+		jb->list[i] = (int32_t)i;
+		jb->lw[i] = lw[i];
+		memcpy(xc + (uint64_t)i * h, x + (uint64_t)list[i] * h, h * 4ull);
+	}
+	memset(yc, 0, (uint64_t)n * h * 4);
+	port_host(p, EF_X, xc, (uint64_t)n * h * 4);
+	port_host(p, EF_W, w, eb);
+	port_host(p, EF_COUNT, jb->cnt, 4);
+	port_host(p, EF_LIST, jb->list, n * 4ull);
+	port_host(p, EF_LISTW, jb->lw, n * 4ull);
+	port_host(p, EF_Y, yc, (uint64_t)n * h * 4);
 	krnl_meter_cur = &p->m;
-	krnl_expert_ffn(mem(c, A(EF_X), 0), mem(c, A(EF_W), 0), (void *)cnt,
-			mem(c, A(EF_LIST), 0), mem(c, A(EF_LISTW), 0),
-			e < 0 ? mem(c, A(EF_SW), 0) : NULL, e < 0 ? mem(c, A(EF_SGATE), 0) : NULL,
-			(void *)y, rows, h, U(EF_I), ne, e < 0 ? U(EF_SI) : 0, U(EF_DT), U(EF_SDT));
+	krnl_expert_ffn((void *)xc, (void *)w, (void *)jb->cnt, (void *)jb->list, (void *)jb->lw,
+			NULL, NULL, (void *)yc, n, h, ni, 1, 0, dt, U(EF_SDT));
 	krnl_meter_cur = NULL;
 }
 
 /* The expert FFN by expert over the CU threads, then each expert's rows
  * added to the residual stream in the kernel's order (experts by index, the
  * shared one last): the same additions of the same values as one CU.  The
- * counters get the one-CU kernel's traffic: the jobs' weights and lists, x
- * once, y read and written once. */
+ * counters get the one-CU kernel's traffic: the experts' weights (and the
+ * shared gate) as the jobs read them; x, the counts, each expert's list and
+ * list weights and y read and written, once, as one CU reads them. */
 static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_t *cnt)
 {
 	struct emu *em = EMU(p0->c);
 	uint32_t rows = U(EF_ROWS), h = U(EF_H), ne = U(EF_NE), si = U(EF_SI);
-	uint64_t cstride = (ne + KRNL_F32_PER_BEAT - 1) / KRNL_F32_PER_BEAT * KRNL_F32_PER_BEAT;
 	const int32_t *list = mem(p0->c, A(EF_LIST), 0);
 	float *y = mem(p0->c, A(EF_Y), 0);
 	uint32_t nj = 0;
@@ -807,53 +847,62 @@ static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_
 			eid[nj++] = (int32_t)e;
 	if (si)
 		eid[nj++] = -1;
-	/* each job: its meter, its one-hot counts, its rows of contributions */
-	size_t pb = (sizeof(struct port) * nj + 63) / 64 * 64, cb = cstride * 4 * nj;
-	uint8_t *scr = emu_scratch(em, pb + cb + (size_t)YROWS(rows, h) * 4 * nj);
+	size_t pb = (sizeof(struct port) * nj + 63) / 64 * 64;
+	size_t jbytes = sizeof(struct ejob) + 2 * YROWS(rows, h) * 4;
+	uint8_t *scr = emu_scratch(em, pb + jbytes * nj);
 	if (!scr)
 		return -1;
 	sp.eid = eid;
 	sp.part = (struct port *)(void *)scr;
-	sp.cnt1 = (int32_t *)(void *)(scr + pb);
-	sp.y1 = (float *)(void *)(scr + pb + cb);
+	sp.y1 = (float *)(void *)(scr + pb);
 	for (uint32_t j = 0; j < nj; j++)
 		sp.part[j] = *p0;
 	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
 	cu_run(&em->pool, expert_job, &sp, nj);
 	for (uint32_t j = 0; j < nj; j++) {
-		const float *c1 = sp.y1 + (uint64_t)j * YROWS(rows, h);
+		float *xc, *c1;
 		int32_t e = sp.eid[j];
 
-		if (j)
-			uncount_reads(&sp.part[j], EF_X);
+		job_at(&sp, j, &xc, &c1);
+		if (e < 0)
+			uncount_reads(&sp.part[j], EF_X);	/* counted once below */
 		for (uint32_t i = 0; i < (e >= 0 ? cnt[e] : rows); i++) {
 			uint32_t r = e >= 0 ? (uint32_t)list[(uint64_t)e * KRNL_MAX_BATCH + i] : i;
 
 			for (uint32_t o = 0; o < h; o++)
-				y[(uint64_t)r * h + o] += c1[(uint64_t)r * h + o];
+				y[(uint64_t)r * h + o] += c1[(uint64_t)i * h + o];
 		}
 		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
 			p0->m.bank_beats[b][0] += sp.part[j].m.bank_beats[b][0];
 			p0->m.bank_beats[b][1] += sp.part[j].m.bank_beats[b][1];
 		}
 		for (uint32_t a = 0; a < KRNL_METER_PORTS; a++)
-			if (a != EF_Y && a != EF_COUNT) {
+			if (a == EF_W || a == EF_SW || a == EF_SGATE) {
 				p0->m.port_beats[a][0] += sp.part[j].m.port_beats[a][0];
 				p0->m.port_beats[a][1] += sp.part[j].m.port_beats[a][1];
 			}
 		p0->m.stray_beats[0] += sp.part[j].m.stray_beats[0];
 		p0->m.stray_beats[1] += sp.part[j].m.stray_beats[1];
 	}
-	/* what the one-CU kernel moves on its count and y ports */
-	krnl_meter_cur = &p0->m;
-	KRNL_METER(mem(p0->c, A(EF_COUNT), 0), burst_beats(1, 0, ne), 0);
-	for (uint32_t r = 0; r < rows; r++) {
-		uint64_t off = (uint64_t)r * h;
-		const krnl_word *yb = (const krnl_word *)(const void *)y + off / KRNL_F32_PER_BEAT;
+	/* what the one-CU kernel moves on the ports the jobs kept to themselves */
+	const krnl_word *xw = mem(p0->c, A(EF_X), 0), *yw = (const krnl_word *)(const void *)y;
+	const krnl_word *lw = mem(p0->c, A(EF_LIST), 0), *ww = mem(p0->c, A(EF_LISTW), 0);
 
-		KRNL_METER(yb, burst_beats(1, 0, (uint32_t)(off % KRNL_F32_PER_BEAT) + h), 0);
-		KRNL_METER(yb, burst_beats(1, 0, (uint32_t)(off % KRNL_F32_PER_BEAT) + h), 1);
+	krnl_meter_cur = &p0->m;
+	for (uint32_t r = 0; r < rows; r++) {
+		uint64_t off = (uint64_t)r * h, nb = burst_beats(1, 0,
+					(uint32_t)(off % KRNL_F32_PER_BEAT) + h);
+
+		KRNL_METER(xw + off / KRNL_F32_PER_BEAT, nb, 0);
+		KRNL_METER(yw + off / KRNL_F32_PER_BEAT, nb, 0);
+		KRNL_METER(yw + off / KRNL_F32_PER_BEAT, nb, 1);
 	}
+	KRNL_METER(mem(p0->c, A(EF_COUNT), 0), burst_beats(1, 0, ne), 0);
+	for (uint32_t e = 0; e < ne; e++)
+		if (cnt[e]) {	/* n <= 16 entries from a beat boundary: one beat each */
+			KRNL_METER(lw + e, 1, 0);
+			KRNL_METER(ww + e, 1, 0);
+		}
 	krnl_meter_cur = NULL;
 	return 0;
 }
