@@ -420,6 +420,15 @@ int cmd_serve(int argc, char **argv)
 	d->port_id = 0;
 	RTE_ETH_FOREACH_DEV(d->port_id)
 		break;
+	/* The emulated card's CU threads default to the cores the DPDK lcores
+	 * leave (a polling lcore and a CU thread on one core slow both). */
+	static char emu_spec[32];
+	if (!strcmp(o.card, "emu") && !getenv("NEXTCARD_THREADS")) {
+		long nc = sysconf(_SC_NPROCESSORS_ONLN) - (long)rte_lcore_count();
+
+		snprintf(emu_spec, sizeof(emu_spec), "emu:%ld", nc < 1 ? 1 : nc > 16 ? 16 : nc);
+		o.card = emu_spec;
+	}
 	if (dp_card_open(&d->card, o.model, o.card, o.board, o.quant, o.ctx, o.queue, lcore_mask(),
 			 dp_card_event, err, sizeof(err))) {
 		fprintf(stderr, "nextcard serve: model %s: %s\n", o.model, err);
