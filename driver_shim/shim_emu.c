@@ -317,6 +317,36 @@ struct port {
 	int rc;
 };
 
+/* Port arg of the meter spans bytes from ptr, rounded out to whole beats.  A
+ * split call also points ports at host scratch: outside every bank, so the
+ * meter counts it in no bank and it never reaches the card's counters. */
+static void port_at(struct port *p, int arg, void *ptr, uint64_t bytes)
+{
+	p->m.port[arg].lo = (uintptr_t)ptr;
+	p->m.port[arg].hi = (uintptr_t)ptr + (bytes + KRNL_BEAT_BYTES - 1) / KRNL_BEAT_BYTES *
+						KRNL_BEAT_BYTES;
+	p->m.port[arg].port = (uint16_t)arg;
+	if ((uint32_t)arg >= p->m.n_ports)
+		p->m.n_ports = (uint32_t)arg + 1;
+}
+
+/* What one CU of a split counted, added to the call's meter: every bank, and
+ * the ports in mask (bit per argument). */
+static void meter_add(struct krnl_meter *to, const struct krnl_meter *from, uint32_t mask)
+{
+	for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
+		to->bank_beats[b][0] += from->bank_beats[b][0];
+		to->bank_beats[b][1] += from->bank_beats[b][1];
+	}
+	for (uint32_t a = 0; a < KRNL_METER_PORTS; a++)
+		if (mask >> a & 1) {
+			to->port_beats[a][0] += from->port_beats[a][0];
+			to->port_beats[a][1] += from->port_beats[a][1];
+		}
+	to->stray_beats[0] += from->stray_beats[0];
+	to->stray_beats[1] += from->stray_beats[1];
+}
+
 /* The host pointer of pointer argument arg, whose port spans bytes. */
 static void *port(struct port *p, int arg, uint64_t bytes)
 {
@@ -327,26 +357,8 @@ static void *port(struct port *p, int arg, uint64_t bytes)
 		p->bad = 1;
 		return NULL;
 	}
-	/* a port is its buffer rounded out to whole beats */
-	p->m.port[arg].lo = (uintptr_t)ptr;
-	p->m.port[arg].hi = (uintptr_t)ptr + (bytes + KRNL_BEAT_BYTES - 1) / KRNL_BEAT_BYTES *
-						KRNL_BEAT_BYTES;
-	p->m.port[arg].port = (uint16_t)arg;
-	if ((uint32_t)arg >= p->m.n_ports)
-		p->m.n_ports = (uint32_t)arg + 1;
+	port_at(p, arg, ptr, bytes);
 	return ptr;
-}
-
-/* A port on host scratch of a split call: outside every bank, so the meter
- * counts it in no bank and it never reaches the card's counters. */
-static void port_host(struct port *p, int arg, void *ptr, uint64_t bytes)
-{
-	p->m.port[arg].lo = (uintptr_t)ptr;
-	p->m.port[arg].hi = (uintptr_t)ptr + (bytes + KRNL_BEAT_BYTES - 1) / KRNL_BEAT_BYTES *
-						KRNL_BEAT_BYTES;
-	p->m.port[arg].port = (uint16_t)arg;
-	if ((uint32_t)arg >= p->m.n_ports)
-		p->m.n_ports = (uint32_t)arg + 1;
 }
 
 /* Forget what a CU of a split read on port arg: the one-CU kernel reads it
@@ -738,16 +750,7 @@ static int run_gemv_split(struct port *p0, const struct krnl_call *k, uint32_t n
 			uncount_reads(&part[j], GEMV_X);
 		if (part[j].rc)
 			p0->rc = part[j].rc;
-		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
-			p0->m.bank_beats[b][0] += part[j].m.bank_beats[b][0];
-			p0->m.bank_beats[b][1] += part[j].m.bank_beats[b][1];
-		}
-		for (uint32_t a = 0; a < KRNL_METER_PORTS; a++) {
-			p0->m.port_beats[a][0] += part[j].m.port_beats[a][0];
-			p0->m.port_beats[a][1] += part[j].m.port_beats[a][1];
-		}
-		p0->m.stray_beats[0] += part[j].m.stray_beats[0];
-		p0->m.stray_beats[1] += part[j].m.stray_beats[1];
+		meter_add(&p0->m, &part[j].m, ~0u);
 	}
 	return p0->rc;
 }
@@ -789,8 +792,8 @@ static void expert_job(void *arg, uint32_t j)
 
 	if (e < 0) {	/* the shared expert: no routed one (ne 0) */
 		memset(yc, 0, (uint64_t)rows * h * 4);
-		port_host(p, EF_COUNT, jb->cnt, 4);
-		port_host(p, EF_Y, yc, (uint64_t)rows * h * 4);
+		port_at(p, EF_COUNT, jb->cnt, 4);
+		port_at(p, EF_Y, yc, (uint64_t)rows * h * 4);
 		krnl_meter_cur = &p->m;
 		krnl_expert_ffn(mem(c, A(EF_X), 0), mem(c, A(EF_W), 0), (void *)jb->cnt,
 				mem(c, A(EF_LIST), 0), mem(c, A(EF_LISTW), 0), mem(c, A(EF_SW), 0),
@@ -813,12 +816,12 @@ static void expert_job(void *arg, uint32_t j)
 		memcpy(xc + (uint64_t)i * h, x + (uint64_t)list[i] * h, h * 4ull);
 	}
 	memset(yc, 0, (uint64_t)n * h * 4);
-	port_host(p, EF_X, xc, (uint64_t)n * h * 4);
-	port_host(p, EF_W, w, eb);
-	port_host(p, EF_COUNT, jb->cnt, 4);
-	port_host(p, EF_LIST, jb->list, n * 4ull);
-	port_host(p, EF_LISTW, jb->lw, n * 4ull);
-	port_host(p, EF_Y, yc, (uint64_t)n * h * 4);
+	port_at(p, EF_X, xc, (uint64_t)n * h * 4);
+	port_at(p, EF_W, w, eb);
+	port_at(p, EF_COUNT, jb->cnt, 4);
+	port_at(p, EF_LIST, jb->list, n * 4ull);
+	port_at(p, EF_LISTW, jb->lw, n * 4ull);
+	port_at(p, EF_Y, yc, (uint64_t)n * h * 4);
 	krnl_meter_cur = &p->m;
 	krnl_expert_ffn((void *)xc, (void *)w, (void *)jb->cnt, (void *)jb->list, (void *)jb->lw,
 			NULL, NULL, (void *)yc, n, h, ni, 1, 0, dt, U(EF_SDT));
@@ -872,17 +875,7 @@ static int run_experts_split(struct port *p0, const struct krnl_call *k, uint32_
 			for (uint32_t o = 0; o < h; o++)
 				y[(uint64_t)r * h + o] += c1[(uint64_t)i * h + o];
 		}
-		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
-			p0->m.bank_beats[b][0] += sp.part[j].m.bank_beats[b][0];
-			p0->m.bank_beats[b][1] += sp.part[j].m.bank_beats[b][1];
-		}
-		for (uint32_t a = 0; a < KRNL_METER_PORTS; a++)
-			if (a == EF_W || a == EF_SW || a == EF_SGATE) {
-				p0->m.port_beats[a][0] += sp.part[j].m.port_beats[a][0];
-				p0->m.port_beats[a][1] += sp.part[j].m.port_beats[a][1];
-			}
-		p0->m.stray_beats[0] += sp.part[j].m.stray_beats[0];
-		p0->m.stray_beats[1] += sp.part[j].m.stray_beats[1];
+		meter_add(&p0->m, &sp.part[j].m, 1u << EF_W | 1u << EF_SW | 1u << EF_SGATE);
 	}
 	/* what the one-CU kernel moves on the ports the jobs kept to themselves */
 	const krnl_word *xw = mem(p0->c, A(EF_X), 0), *yw = (const krnl_word *)(const void *)y;
@@ -927,9 +920,9 @@ static void lm_job(void *arg, uint32_t j)
 	uint8_t *w = (uint8_t *)mem(c, A(LM_W), 0) + krnl_matrix_bytes(dt, lo, h);
 	float *lg = (float *)mem(c, A(LM_LOGITS), 0) + lo;
 
-	port_host(p, LM_W, w, krnl_matrix_bytes(dt, n, h));
-	port_host(p, LM_LOGITS, lg, p->m.port[LM_LOGITS].hi - (uintptr_t)lg);
-	port_host(p, LM_ARGMAX, sp->am[j], sizeof(sp->am[j]));
+	port_at(p, LM_W, w, krnl_matrix_bytes(dt, n, h));
+	port_at(p, LM_LOGITS, lg, p->m.port[LM_LOGITS].hi - (uintptr_t)lg);
+	port_at(p, LM_ARGMAX, sp->am[j], sizeof(sp->am[j]));
 	krnl_meter_cur = &p->m;
 	krnl_lm_head_argmax(mem(c, A(LM_X), 0), mem(c, A(LM_NW), 0), (void *)w, (void *)lg,
 			    mem(c, A(LM_DST), 0), (void *)sp->am[j], U(LM_ROWS), h, n, FL(LM_EPS),
@@ -980,12 +973,7 @@ static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_
 			uncount_reads(&part[j], LM_NW);
 			uncount_reads(&part[j], LM_DST);
 		}
-		for (uint32_t b = 0; b < KRNL_METER_BANKS; b++) {
-			p0->m.bank_beats[b][0] += part[j].m.bank_beats[b][0];
-			p0->m.bank_beats[b][1] += part[j].m.bank_beats[b][1];
-		}
-		p0->m.stray_beats[0] += part[j].m.stray_beats[0];
-		p0->m.stray_beats[1] += part[j].m.stray_beats[1];
+		meter_add(&p0->m, &part[j].m, 1u << LM_W);
 	}
 	/* the argmax write of one CU */
 	krnl_meter_cur = &p0->m;
