@@ -328,6 +328,18 @@ scales:
 #include "krnl_mem_x86.h"
 #endif
 
+/* DO(format, elements per beat) with both constants, for the format fmt:
+ * each format is its own datapath (and its own specialized code on a CPU). */
+#define KRNL_BY_FMT(fmt, DO) do { \
+	switch (fmt) { \
+	case KRNL_FMT_F32:  DO(KRNL_FMT_F32, 16); break; \
+	case KRNL_FMT_BF16: DO(KRNL_FMT_BF16, 32); break; \
+	case KRNL_FMT_F16:  DO(KRNL_FMT_F16, 32); break; \
+	case KRNL_FMT_INT8: DO(KRNL_FMT_INT8, 64); break; \
+	default:            DO(KRNL_FMT_INT4, 128); break; \
+	} \
+} while (0)
+
 /* One format's dot products: epb a constant at each call site, so each
  * format is its own datapath (and its own vectorized loop on a CPU).  Per
  * beat the epb products of a row fold by a fixed tree onto 16 lanes, which
@@ -434,23 +446,9 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 		memset(acc[r], 0, sizeof(acc[r]));
 	}
 #endif
-	switch (fmt) {
-	case KRNL_FMT_F32:
-		krnl_dot_beats(w, wb, nb, KRNL_FMT_F32, 16, sc, gsh, x, xs, nr, acc);
-		break;
-	case KRNL_FMT_BF16:
-		krnl_dot_beats(w, wb, nb, KRNL_FMT_BF16, 32, sc, gsh, x, xs, nr, acc);
-		break;
-	case KRNL_FMT_F16:
-		krnl_dot_beats(w, wb, nb, KRNL_FMT_F16, 32, sc, gsh, x, xs, nr, acc);
-		break;
-	case KRNL_FMT_INT8:
-		krnl_dot_beats(w, wb, nb, KRNL_FMT_INT8, 64, sc, gsh, x, xs, nr, acc);
-		break;
-	default:
-		krnl_dot_beats(w, wb, nb, KRNL_FMT_INT4, 128, sc, gsh, x, xs, nr, acc);
-		break;
-	}
+#define KRNL_DOT_FMT(F, E) krnl_dot_beats(w, wb, nb, F, E, sc, gsh, x, xs, nr, acc)
+	KRNL_BY_FMT(fmt, KRNL_DOT_FMT);
+#undef KRNL_DOT_FMT
 	krnl_acc_sum(acc, nr, out);
 }
 
@@ -514,23 +512,9 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, ui
 	struct krnl_meter *m = krnl_meter_cur;
 
 	if (nr <= 2) {
-		switch (fmt) {
-		case KRNL_FMT_F32:
-			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_F32, 16, dt, cols, x, xs, nr, out);
-			break;
-		case KRNL_FMT_BF16:
-			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_BF16, 32, dt, cols, x, xs, nr, out);
-			break;
-		case KRNL_FMT_F16:
-			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_F16, 32, dt, cols, x, xs, nr, out);
-			break;
-		case KRNL_FMT_INT8:
-			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_INT8, 64, dt, cols, x, xs, nr, out);
-			break;
-		default:
-			krnl_x86_short(w, wb, nm, rb, nrow, KRNL_FMT_INT4, 128, dt, cols, x, xs, nr, out);
-			break;
-		}
+#define KRNL_SHORT_FMT(F, E) krnl_x86_short(w, wb, nm, rb, nrow, F, E, dt, cols, x, xs, nr, out)
+		KRNL_BY_FMT(fmt, KRNL_SHORT_FMT);
+#undef KRNL_SHORT_FMT
 		return;
 	}
 	krnl_meter_cur = NULL;	/* the scales are counted with their row below */
@@ -557,13 +541,7 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, ui
 	else \
 		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 1, 1, acc); \
 } while (0)
-				switch (fmt) {
-				case KRNL_FMT_F32:  KRNL_ROWS_FMT(KRNL_FMT_F32, 16); break;
-				case KRNL_FMT_BF16: KRNL_ROWS_FMT(KRNL_FMT_BF16, 32); break;
-				case KRNL_FMT_F16:  KRNL_ROWS_FMT(KRNL_FMT_F16, 32); break;
-				case KRNL_FMT_INT8: KRNL_ROWS_FMT(KRNL_FMT_INT8, 64); break;
-				default:            KRNL_ROWS_FMT(KRNL_FMT_INT4, 128); break;
-				}
+				KRNL_BY_FMT(fmt, KRNL_ROWS_FMT);
 #undef KRNL_ROWS_FMT
 				krnl_acc_sum(acc, two ? 2 : 1, &out[k][j][r]);
 			}

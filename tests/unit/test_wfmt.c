@@ -466,13 +466,7 @@ static void dot_both(const krnl_word *w, uint64_t wb, uint32_t nb, uint32_t fmt,
 		     float ah[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT],
 		     float av[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
 {
-	switch (fmt) {
-	case KRNL_FMT_F32:  DOT_BOTH(KRNL_FMT_F32, 16); break;
-	case KRNL_FMT_BF16: DOT_BOTH(KRNL_FMT_BF16, 32); break;
-	case KRNL_FMT_F16:  DOT_BOTH(KRNL_FMT_F16, 32); break;
-	case KRNL_FMT_INT8: DOT_BOTH(KRNL_FMT_INT8, 64); break;
-	default:            DOT_BOTH(KRNL_FMT_INT4, 128); break;
-	}
+	KRNL_BY_FMT(fmt, DOT_BOTH);
 }
 #endif
 
