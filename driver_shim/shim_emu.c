@@ -91,6 +91,16 @@ static void *mem(struct shim_card *c, uint64_t addr, uint64_t n)
  * spins this long for the next batch before it sleeps. */
 #define CU_SPIN 20000
 
+/* One beat of a spin wait: tell the core (and its sibling thread) we wait. */
+static inline void cu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 static void cu_take(struct cu_pool *pl)
 {
 	for (;;) {
@@ -111,7 +121,7 @@ static void *cu_main(void *arg)
 		unsigned long g = atomic_load_explicit(&pl->gen, memory_order_acquire);
 
 		for (uint32_t i = 0; g == seen && i < CU_SPIN; i++) {
-			__builtin_ia32_pause();
+			cu_relax();
 			g = atomic_load_explicit(&pl->gen, memory_order_acquire);
 		}
 		if (g == seen) {
@@ -151,14 +161,14 @@ static void cu_run(struct cu_pool *pl, void (*fn)(void *, uint32_t), void *arg, 
 	pthread_mutex_unlock(&pl->mu);
 	cu_take(pl);
 	for (uint32_t i = 0; atomic_load_explicit(&pl->busy, memory_order_acquire) && i < CU_SPIN; i++)
-		__builtin_ia32_pause();
+		cu_relax();
 	pthread_mutex_lock(&pl->mu);
 	while (atomic_load(&pl->busy))
 		pthread_cond_wait(&pl->done, &pl->mu);
 	pthread_mutex_unlock(&pl->mu);
 }
 
-static int cu_start(struct cu_pool *pl, uint32_t n)
+static void cu_start(struct cu_pool *pl, uint32_t n)
 {
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->go, NULL);
@@ -169,7 +179,6 @@ static int cu_start(struct cu_pool *pl, uint32_t n)
 			break;
 		pl->n = i + 1;
 	}
-	return 0;
 }
 
 static void cu_stop(struct cu_pool *pl)
