@@ -23,6 +23,8 @@
 #include <math.h>
 #include <cmocka.h>
 
+#include "rng.h"
+
 #include "krnl_cycles.h"
 #include "krnl_mem.h"
 #include "krnl_embed_gather.h"
@@ -40,20 +42,12 @@
 
 #define EPS 1e-6f
 
-static uint64_t rs = 0x9b05688c2b3e6c1full;
+static struct rng rs = { 0x9b05688c2b3e6c1full };
 
-static double urand(void)
-{
-	uint64_t z = (rs += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-
+/* uniform in (-a, a) */
 static float frand(double a)
 {
-	return (float)((2 * urand() - 1) * a);
+	return (float)((2 * rng_unit(&rs) - 1) * a);
 }
 
 /* Buffers of the run, freed together. */

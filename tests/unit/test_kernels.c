@@ -43,6 +43,7 @@
 #include "krnl_sampler.h"
 #include "krnl_abi.h"
 #include "kernel_ref.h"
+#include "rng.h"
 
 /* A test buffer as a kernel port. */
 #define KW(p) ((krnl_word *)(void *)(p))
@@ -55,35 +56,7 @@ static double g_worst;		/* largest relative error seen in a case */
 
 #define say(...) do { if (!g_quiet) fprintf(stderr, __VA_ARGS__); } while (0)
 
-/* ---- seeded random numbers (splitmix64) --------------------------------- */
-
-struct rng {
-	uint64_t s;
-};
-
-static uint64_t rng_next(struct rng *g)
-{
-	uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static double rng_unit(struct rng *g)
-{
-	return (double)(rng_next(g) >> 11) * 0x1.0p-53;
-}
-
-static float rng_range(struct rng *g, double lo, double hi)
-{
-	return (float)(lo + (hi - lo) * rng_unit(g));
-}
-
-static int rng_below(struct rng *g, int n)
-{
-	return (int)(rng_next(g) % (uint64_t)n);
-}
+/* ---- seeded random numbers: tests/rng.h ---------------------------------- */
 
 static void fill(struct rng *g, float *p, size_t n, double lo, double hi)
 {

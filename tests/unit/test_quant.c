@@ -17,6 +17,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "rng.h"
+
 #include "host/model/quant.h"
 /* The kernels' header carries #pragma HLS and loop labels gcc does not use. */
 #pragma GCC diagnostic push
@@ -33,20 +35,16 @@ static const uint32_t widths[] = { 1, 16, 33, 64, 100, 128, 130, 1000, 2048 };
 
 /* ---- seeded random numbers (splitmix64) --------------------------------- */
 
-static uint64_t g_seed = 0x5eed0001ull;
+static struct rng g_seed = { 0x5eed0001ull };
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (g_seed += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return rng_next(&g_seed);
 }
 
 static double unit(void)
 {
-	return (double)(rnd() >> 11) / 9007199254740992.0;
+	return rng_unit(&g_seed);
 }
 
 /* Weight-like values: mostly Gaussian of scale sd, now and then an outlier,

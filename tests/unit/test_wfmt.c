@@ -22,6 +22,8 @@
 #include <math.h>
 #include <cmocka.h>
 
+#include "rng.h"
+
 #include "krnl_mem.h"
 #include "krnl_gemv.h"
 #include "krnl_lm_head_argmax.h"
@@ -29,20 +31,12 @@
 #include "krnl_expert_ffn.h"
 #include "model/quant.h"
 
-static uint64_t rs = 0x243f6a8885a308d3ull;
+static struct rng rs = { 0x243f6a8885a308d3ull };
 
-static double urand(void)
-{
-	uint64_t z = (rs += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
-}
-
+/* uniform in (-a, a) */
 static float frand(double a)
 {
-	return (float)((2 * urand() - 1) * a);
+	return (float)((2 * rng_unit(&rs) - 1) * a);
 }
 
 /* 64-byte aligned, whole beats, poisoned with NaN so a stray read shows. */
@@ -353,7 +347,7 @@ static void test_expert_formats(void **state)
 			cnt[e] = 0;
 			for (int j = 0; sel[e][j] >= 0; j++) {
 				list[e * KRNL_MAX_BATCH + j] = sel[e][j];
-				lw[e * KRNL_MAX_BATCH + j] = (float)urand();
+				lw[e * KRNL_MAX_BATCH + j] = (float)rng_unit(&rs);
 				cnt[e]++;
 			}
 		}
