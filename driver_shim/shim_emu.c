@@ -950,13 +950,8 @@ static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_
 	const float *lg = mem(p0->c, A(LM_LOGITS), 0);
 	int32_t *am = mem(p0->c, A(LM_ARGMAX), 0);
 	struct port part[EMU_MAX_CU];
-	struct lm_split *sp = malloc(sizeof(*sp));
+	struct lm_split s = { .c = p0->c, .k = k, .part = part }, *sp = &s;
 
-	if (!sp)
-		return -1;
-	sp->c = p0->c;
-	sp->k = k;
-	sp->part = part;
 	for (uint32_t j = 0; j < n; j++) {
 		sp->lo[j] = blocks * j / n * KRNL_F32_PER_BEAT;
 		sp->hi[j] = j + 1 == n ? v : blocks * (j + 1) / n * KRNL_F32_PER_BEAT;
@@ -988,7 +983,6 @@ static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_
 	krnl_meter_cur = &p0->m;
 	KRNL_METER(am, burst_beats(1, 0, rows), 1);
 	krnl_meter_cur = NULL;
-	free(sp);
 	return 0;
 }
 
