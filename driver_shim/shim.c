@@ -76,6 +76,26 @@ static int hal_fill(void *ctx, uint64_t addr, uint8_t v, uint64_t n)
 	return c->be->fill(c, addr, v, n);
 }
 
+static int hal_copy(void *ctx, uint64_t dst, uint64_t src, uint64_t n)
+{
+	struct shim_card *c = ctx;
+	uint8_t buf[16384];
+
+	atomic_fetch_add_explicit(&c->cnt.fw_rd, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->cnt.fw_wr, n, memory_order_relaxed);
+	shim_account(c, -1, src, n, 0);
+	shim_account(c, -1, dst, n, 1);
+	if (c->be->copy)
+		return c->be->copy(c, dst, src, n);
+	for (uint64_t at = 0; at < n; at += sizeof(buf)) {
+		uint64_t k = n - at < sizeof(buf) ? n - at : sizeof(buf);
+
+		if (c->be->read(c, src + at, buf, k) || c->be->write(c, dst + at, buf, k))
+			return -1;
+	}
+	return 0;
+}
+
 static uint64_t hal_now(void *ctx)
 {
 	(void)ctx;
@@ -211,7 +231,7 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 		goto fail;
 	struct fw_hal hal = {
 		.ctx = c, .run = hal_run, .read = hal_read, .write = hal_write,
-		.fill = hal_fill, .now_ns = hal_now, .ctrl = c->ctrl,
+		.fill = hal_fill, .copy = hal_copy, .now_ns = hal_now, .ctrl = c->ctrl,
 	};
 	if (fw_boot(&c->fw, &hal, dtb, len)) {
 		snprintf(err, errlen, "%s: firmware boot: %s", dtb_path, c->ctrl->error);

@@ -21,6 +21,8 @@ struct shim_backend {
 	int (*read)(struct shim_card *c, uint64_t addr, void *dst, uint64_t n);
 	int (*write)(struct shim_card *c, uint64_t addr, const void *src, uint64_t n);
 	int (*fill)(struct shim_card *c, uint64_t addr, uint8_t v, uint64_t n);
+	/* card to card; NULL: through host memory with read and write */
+	int (*copy)(struct shim_card *c, uint64_t dst, uint64_t src, uint64_t n);
 };
 
 struct shim_counters {

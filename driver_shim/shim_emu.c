@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/mman.h>
 #include "shim_card.h"
+#include "krnl_state.h"
 #include "krnl_common.h"
 #include "krnl_mem.h"
 #include "krnl_embed_gather.h"
@@ -316,6 +317,16 @@ static int emu_fill(struct shim_card *c, uint64_t addr, uint8_t v, uint64_t n)
 	return 0;
 }
 
+static int emu_copy(struct shim_card *c, uint64_t dst, uint64_t src, uint64_t n)
+{
+	void *d = mem(c, dst, n), *s = mem(c, src, n);
+
+	if (!d || !s)
+		return -1;
+	memmove(d, s, n);
+	return 0;
+}
+
 /* The ports of one kernel call: each pointer argument, range-checked and
  * registered with the meter that the kernel's accessor counts into. */
 struct port {
@@ -508,79 +519,82 @@ static int run_gemv_any(struct port *p, const struct krnl_call *k)
 	return run_gemv_split(p, k, n);
 }
 
+/* Every row's state handle below nblk. */
+static int handles_ok(const int32_t *h, uint32_t rows, uint32_t nblk)
+{
+	for (uint32_t r = 0; r < rows; r++)
+		if (h[r] < 0 || (uint32_t)h[r] >= nblk)
+			return 0;
+	return 1;
+}
+
 static int run_conv(struct port *p, const struct krnl_call *k)
 {
 	uint32_t rows = U(CONV_ROWS), ch = U(CONV_CH), kk = U(CONV_K), xs = U(CONV_XSTRIDE);
-	uint64_t per = (uint64_t)ch * (kk - 1) * 4;	/* one slot's state */
-	void *sv = port(p, CONV_SLOTS, rows * 4ull);
-	const int32_t *slots = sv;
+	uint32_t nblk = U(CONV_NBLK);
+	uint64_t per = (kk >= 2 ? krnl_conv_block(ch, kk) : 0) * 4;	/* one handle's state */
+	void *sv = port(p, CONV_BLOCKS, rows * 4ull);
 	void *x = port(p, CONV_X, rows_bytes(rows, xs, ch));
 	void *w = port(p, CONV_W, (uint64_t)ch * kk * 4);
-	void *st = port(p, CONV_STATE, per * FW_MAX_SLOTS);
+	void *st = port(p, CONV_STATE, per * nblk);
 
 	if (p->bad || !rows || xs < ch || rows > KRNL_MAX_BATCH || ch > KRNL_MAX_CHAN ||
-	    kk < 2 || kk > KRNL_MAX_CONV_K)
+	    kk < 2 || kk > KRNL_MAX_CONV_K || !handles_ok(sv, rows, nblk))
 		return -1;
-	for (uint32_t r = 0; r < rows; r++)
-		if (slots[r] < 0 || slots[r] >= FW_MAX_SLOTS)
-			return -1;
-	krnl_conv1d_step(x, w, st, sv, rows, ch, kk, xs);
+	krnl_conv1d_step(x, w, st, sv, rows, ch, kk, xs, nblk);
 	return 0;
 }
 
 static int run_deltanet(struct port *p, const struct krnl_call *k)
 {
 	uint32_t rows = U(DN_ROWS), nk = U(DN_NK), nv = U(DN_NV), dk = U(DN_DK), dv = U(DN_DV);
-	uint32_t xs = U(DN_XSTRIDE);
+	uint32_t xs = U(DN_XSTRIDE), nblk = U(DN_NBLK);
 	uint64_t width = 2ull * nk * dk + (uint64_t)nv * dv;
-	uint64_t per = (uint64_t)nv * dk * dv * 4;	/* one slot's state */
+	uint64_t per = krnl_dn_block(nv, dk, dv) * 4;	/* one handle's state */
 	void *qkv = port(p, DN_QKV, rows ? ((uint64_t)(rows - 1) * xs + width) * 4 : 0);
 	void *ba = port(p, DN_BA, rows * 2ull * nv * 4);
 	void *al = port(p, DN_ALOG, nv * 4ull);
 	void *dtb = port(p, DN_DTB, nv * 4ull);
-	void *st = port(p, DN_STATE, per * FW_MAX_SLOTS);
-	void *sv = port(p, DN_SLOTS, rows * 4ull);
-	const int32_t *slots = sv;
+	void *st = port(p, DN_STATE, per * nblk);
+	void *sv = port(p, DN_BLOCKS, rows * 4ull);
 	void *out = port(p, DN_OUT, (uint64_t)rows * nv * dv * 4);
 
 	if (p->bad || !rows || xs < width || rows > KRNL_MAX_BATCH || !nk || nv % nk ||
-	    nv > KRNL_MAX_HEADS || dk > 256 || dv > 256 || width > KRNL_MAX_CHAN)
+	    nv > KRNL_MAX_HEADS || dk > 256 || dv > 256 || width > KRNL_MAX_CHAN ||
+	    !handles_ok(sv, rows, nblk))
 		return -1;
-	for (uint32_t r = 0; r < rows; r++)
-		if (slots[r] < 0 || slots[r] >= FW_MAX_SLOTS)
-			return -1;
-	krnl_deltanet_step(qkv, ba, al, dtb, st, sv, out, rows, nk, nv, dk, dv, xs);
+	krnl_deltanet_step(qkv, ba, al, dtb, st, sv, out, rows, nk, nv, dk, dv, xs, nblk);
 	return 0;
 }
 
 static int run_attn(struct port *p, const struct krnl_call *k)
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
-	uint32_t rd = U(AT_RD), maxctx = U(AT_MAXCTX);
-	uint64_t per = (uint64_t)nkv * maxctx * hd * 4;	/* one slot's cache */
+	uint32_t rd = U(AT_RD), tabw = U(AT_TABW), npages = U(AT_NPAGES), nblk = U(AT_NBLK);
+	uint64_t pool = krnl_kv_page(nkv, hd) * 4 * npages;
 	void *qg = port(p, AT_QG, (uint64_t)rows * 2 * nh * hd * 4);
 	void *kk = port(p, AT_K, (uint64_t)rows * nkv * hd * 4);
 	void *vv = port(p, AT_V, (uint64_t)rows * nkv * hd * 4);
 	void *qn = port(p, AT_QNW, hd * 4ull);
 	void *kn = port(p, AT_KNW, hd * 4ull);
-	void *kc = port(p, AT_KC, per * FW_MAX_SLOTS);
-	void *vc = port(p, AT_VC, per * FW_MAX_SLOTS);
-	void *sv = port(p, AT_SLOTS, rows * 4ull);
+	void *kc = port(p, AT_KC, pool);
+	void *vc = port(p, AT_VC, pool);
+	void *sv = port(p, AT_BLOCKS, rows * 4ull);
 	void *pv = port(p, AT_POS, rows * 4ull);
-	const int32_t *slots = sv, *pos = pv;
+	void *bt = port(p, AT_BT, (uint64_t)nblk * tabw * 4);
+	const int32_t *pos = pv;
 	void *rope = port(p, AT_ROPE, (uint64_t)rows * rd * 4);
 	void *out = port(p, AT_OUT, (uint64_t)rows * nh * hd * 4);
 
 	if (p->bad || rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > 16 ||
 	    nh > KRNL_MAX_HEADS || nkv > nh || hd > KRNL_MAX_HEAD_DIM || rd > hd || rd % 2 ||
-	    maxctx > KRNL_MAX_CTX)
+	    !npages || (uint64_t)tabw * KRNL_KV_PAGE > KRNL_MAX_CTX || !handles_ok(sv, rows, nblk))
 		return -1;
 	for (uint32_t r = 0; r < rows; r++)
-		if (slots[r] < 0 || slots[r] >= FW_MAX_SLOTS || pos[r] < 0 ||
-		    (uint32_t)pos[r] >= maxctx)
+		if (pos[r] < 0 || (uint32_t)pos[r] >= tabw * KRNL_KV_PAGE)
 			return -1;
-	krnl_attn_decode(qg, kk, vv, qn, kn, kc, vc, sv, pv, rope, out, rows, nh, nkv, hd,
-			 rd, FL(AT_EPS), maxctx);
+	krnl_attn_decode(qg, kk, vv, qn, kn, kc, vc, sv, pv, rope, bt, out, rows, nh, nkv, hd,
+			 rd, FL(AT_EPS), tabw, npages, nblk);
 	return 0;
 }
 
@@ -1055,4 +1069,5 @@ const struct shim_backend shim_emu_backend = {
 	.read = emu_read,
 	.write = emu_write,
 	.fill = emu_fill,
+	.copy = emu_copy,
 };

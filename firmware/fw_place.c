@@ -1,4 +1,4 @@
-/* fw_place.c — HBM placement of weights, per-slot state and step scratch.
+/* fw_place.c — HBM placement of weights, step scratch and the state pool.
  *
  * Every buffer goes where the kernel ports that touch it can reach: the board
  * DTB lists, per compute unit, the bank range of each port, and a buffer's
@@ -14,6 +14,7 @@
 #include "fw.h"
 #include "krnl_common.h"
 #include "krnl_sampler.h"
+#include "krnl_state.h"
 
 #define FW_ALIGN 4096u
 #define FW_LOGITS_ROWS 64u
@@ -256,16 +257,6 @@ static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t row
 	return 0;
 }
 
-static int state(struct fw *fw, uint64_t bytes, const struct use *users, uint64_t *addr)
-{
-	uint16_t bank;
-	int rc = alloc(fw, bytes, users, addr, &bank);
-
-	if (!rc)
-		fw->hal.ctrl->state_bytes += align_up(bytes);
-	return rc;
-}
-
 static int scratch(struct fw *fw, uint64_t bytes, const struct use *users, uint64_t *addr)
 {
 	uint16_t bank;
@@ -316,7 +307,7 @@ static int place_layer(struct fw *fw, uint32_t l)
 {
 	const struct fw_model_cfg *c = &fw->cfg;
 	struct fw_layer *L = &fw->layer[l];
-	uint32_t h = c->hidden, dt = c->dt_attn, S = FW_MAX_SLOTS;
+	uint32_t h = c->hidden, dt = c->dt_attn;
 	int rc = 0;
 
 	rc |= place(fw, FW_T_IN_NORM, l, 1, h, KRNL_FMT_F32, FW_X_NONE, &L->in_norm);
@@ -331,10 +322,6 @@ static int place_layer(struct fw *fw, uint32_t l)
 		rc |= place(fw, FW_T_LIN_DTB, l, 1, nv, KRNL_FMT_F32, FW_X_NONE, &L->dtb);
 		rc |= place(fw, FW_T_LIN_NORM, l, 1, dv, KRNL_FMT_F32, FW_X_NONE, &L->lnorm);
 		rc |= place(fw, FW_T_LIN_OUT, l, h, nv * dv, dt, FW_X_NONE, &L->lout);
-		rc |= state(fw, (uint64_t)S * ch * (c->conv_k - 1) * 4,
-			    USES({ "krnl_conv1d_step", "state" }), &L->conv_state);
-		rc |= state(fw, (uint64_t)S * nv * dk * dv * 4,
-			    USES({ "krnl_deltanet_step", "state" }), &L->dn_state);
 	} else {
 		uint32_t nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
 
@@ -344,10 +331,6 @@ static int place_layer(struct fw *fw, uint32_t l)
 		rc |= place(fw, FW_T_ATT_O, l, h, nh * hd, dt, FW_X_NONE, &L->o);
 		rc |= place(fw, FW_T_ATT_QN, l, 1, hd, KRNL_FMT_F32, FW_X_NONE, &L->qn);
 		rc |= place(fw, FW_T_ATT_KN, l, 1, hd, KRNL_FMT_F32, FW_X_NONE, &L->kn);
-		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
-			    USES({ "krnl_attn_decode", "kc" }), &L->kcache);
-		rc |= state(fw, (uint64_t)S * nkv * fw->ctx * hd * 4,
-			    USES({ "krnl_attn_decode", "vc" }), &L->vcache);
 	}
 	rc |= place(fw, FW_T_POST_NORM, l, 1, h, KRNL_FMT_F32, FW_X_NONE, &L->post_norm);
 	rc |= place(fw, FW_T_ROUTER, l, c->n_experts, h, c->dt_router, FW_X_NONE, &L->router);
@@ -370,7 +353,7 @@ static int place_scratch(struct fw *fw)
 	const struct fw_model_cfg *c = &fw->cfg;
 	struct fw_scratch *s = &fw->s;
 	struct fw_ctrl *ctrl = fw->hal.ctrl;
-	uint64_t B = FW_MAX_SLOTS, f = 4;
+	uint64_t B = KRNL_MAX_BATCH, f = 4;
 	uint32_t lin_w = 2 * c->lin_nk * c->lin_dk + 2 * c->lin_nv * c->lin_dv;
 	uint32_t att_w = 2 * c->n_heads * c->head_dim;
 	int rc = 0;
@@ -382,8 +365,7 @@ static int place_scratch(struct fw *fw)
 	rc |= scratch(fw, (uint64_t)FW_MAX_PLACES * sizeof(struct fw_place), HOST_ONLY,
 		      &ctrl->layout_addr);
 	ctrl->prompt_cap = fw->ctx;
-	for (uint32_t i = 0; i < FW_MAX_SLOTS; i++)
-		rc |= scratch(fw, (uint64_t)fw->ctx * 4, HOST_ONLY, &ctrl->prompt_addr[i]);
+	rc |= scratch(fw, (uint64_t)fw->n_seqs * fw->ctx * 4, HOST_ONLY, &ctrl->tok_addr);
 	/* logits: one row per batch row for the sampler, then the score ring */
 	ctrl->logits_rows = FW_LOGITS_ROWS;
 	rc |= scratch(fw, (B + FW_LOGITS_ROWS) * c->vocab * f,
@@ -425,14 +407,111 @@ static int place_scratch(struct fw *fw)
 		      USES({ "krnl_moe_router", "listw" }, { "krnl_expert_ffn", "listw" }), &s->listw);
 	rc |= scratch(fw, B * 4, USES({ "krnl_embed_gather", "ids" }), &s->ids);
 	rc |= scratch(fw, B * 4,
-		      USES({ "krnl_conv1d_step", "slots" }, { "krnl_deltanet_step", "slots" },
-			   { "krnl_attn_decode", "slots" }), &s->slots);
+		      USES({ "krnl_conv1d_step", "blocks" }, { "krnl_deltanet_step", "blocks" },
+			   { "krnl_attn_decode", "blocks" }), &s->blocks);
 	rc |= scratch(fw, B * 4, USES({ "krnl_attn_decode", "pos" }), &s->pos);
 	rc |= scratch(fw, B * (c->rope_dim ? c->rope_dim : 1) * f,
 		      USES({ "krnl_attn_decode", "rope" }), &s->rope);
 	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "dst" }), &s->dst);
 	rc |= scratch(fw, B * 4, USES({ "krnl_lm_head_argmax", "argmax" }), &s->argmax);
 	return rc ? -FW_ENOMEM : 0;
+}
+
+/* The state pool: nblk handles (GDN blocks of every layer and a block-table
+ * row each) and npages KV pages in every attention layer.  0, or -FW_ENOMEM
+ * with the banks as they were. */
+static int place_pool(struct fw *fw, uint32_t nblk, uint32_t npages)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	uint64_t saved[FW_MAX_BANKS], conv = krnl_conv_block(fw->lin_ch, c->conv_k) * 4;
+	uint64_t dn = krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv) * 4;
+	uint64_t pg = krnl_kv_page(c->n_kv_heads, c->head_dim) * 4;
+	uint32_t tabw = krnl_kv_pages(fw->ctx);
+	int rc = 0;
+
+	memcpy(saved, fw->bank_next, sizeof(saved));
+	rc |= scratch(fw, (uint64_t)nblk * tabw * 4, USES({ "krnl_attn_decode", "bt" }), &fw->s.bt);
+	for (uint32_t l = 0; !rc && l < c->n_layers; l++) {
+		struct fw_layer *L = &fw->layer[l];
+
+		if (!c->layer_attn[l]) {
+			rc |= scratch(fw, nblk * conv, USES({ "krnl_conv1d_step", "state" }),
+				      &L->conv_state);
+			rc |= scratch(fw, nblk * dn, USES({ "krnl_deltanet_step", "state" }),
+				      &L->dn_state);
+		} else {
+			rc |= scratch(fw, npages * pg, USES({ "krnl_attn_decode", "kc" }), &L->kcache);
+			rc |= scratch(fw, npages * pg, USES({ "krnl_attn_decode", "vc" }), &L->vcache);
+		}
+	}
+	if (rc) {
+		memcpy(fw->bank_next, saved, sizeof(saved));
+		return -FW_ENOMEM;
+	}
+	return 0;
+}
+
+/* Size the pool from the HBM the weights left: handles for the sequences and
+ * as many snapshots (at most half of what is left), then every KV page that
+ * fits. */
+static int size_pool(struct fw *fw)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	struct fw_ctrl *ctrl = fw->hal.ctrl;
+	uint64_t left = 0, blk = 0, page = 0, saved[FW_MAX_BANKS];
+	uint32_t nblk, lo, hi, tabw = krnl_kv_pages(fw->ctx);
+
+	memcpy(saved, fw->bank_next, sizeof(saved));
+	for (uint32_t i = 0; i < fw->board.n_banks; i++)
+		left += fw->board.banks[i].base + fw->board.banks[i].size - fw->bank_next[i];
+	for (uint32_t l = 0; l < c->n_layers; l++) {
+		if (!c->layer_attn[l])
+			blk += (krnl_conv_block(fw->lin_ch, c->conv_k) +
+				krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv)) * 4;
+		else
+			page += 2 * krnl_kv_page(c->n_kv_heads, c->head_dim) * 4;
+	}
+	nblk = 2 * fw->n_seqs < FW_MAX_BLOCKS ? 2 * fw->n_seqs : FW_MAX_BLOCKS;
+	while (nblk > 2 && (uint64_t)nblk * (blk + tabw * 4ull) > left / 2)
+		nblk /= 2;
+	/* enough handles and pages for one sequence of full context, at least */
+	while (place_pool(fw, nblk, tabw)) {
+		if (nblk <= 2) {
+			snprintf(fw->err, sizeof(fw->err), "no room after the weights for the "
+				 "state of one sequence of %u positions (%u KV pages of %llu KiB)",
+				 fw->ctx, tabw, (unsigned long long)(page >> 10));
+			return -FW_ENOMEM;
+		}
+		nblk /= 2;
+	}
+	memcpy(fw->bank_next, saved, sizeof(saved));
+	lo = tabw;
+	hi = FW_MAX_PAGES;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+
+		if (place_pool(fw, nblk, mid) == 0) {
+			memcpy(fw->bank_next, saved, sizeof(saved));
+			lo = mid;
+		} else {
+			hi = mid - 1;
+		}
+	}
+	if (place_pool(fw, nblk, lo))
+		return -FW_ENOMEM;
+	fw->pool.nblk = nblk;
+	fw->pool.npages = lo;
+	fw->pool.tabw = tabw;
+	fw->pool.blk_bytes = blk;
+	fw->pool.page_bytes = page;
+	if (fw->n_seqs > nblk)
+		fw->n_seqs = nblk;
+	ctrl->n_blocks = nblk;
+	ctrl->n_pages = lo;
+	ctrl->block_bytes = blk;
+	ctrl->page_bytes = page;
+	ctrl->state_bytes = (uint64_t)nblk * (blk + tabw * 4ull) + (uint64_t)lo * page;
+	return 0;
 }
 
 int fw_place_model(struct fw *fw)
@@ -452,6 +531,10 @@ int fw_place_model(struct fw *fw)
 		return -FW_ECONFIG;
 	}
 	fw->lin_ch = 2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+	fw->n_seqs = ctrl->seq_limit && ctrl->seq_limit < FW_MAX_SEQS ? ctrl->seq_limit :
+		     FW_MAX_SEQS;
+	for (uint32_t i = 0; i < FW_MAX_BANKS; i++)
+		fw->bank_next[i] = 0;
 	for (uint32_t i = 0; i < fw->board.n_banks; i++)
 		fw->bank_next[i] = fw->board.banks[i].base;
 	fw->n_places = 0;
@@ -468,6 +551,11 @@ int fw_place_model(struct fw *fw)
 		rc = place(fw, FW_T_FINAL_NORM, 0, 1, c->hidden, KRNL_FMT_F32, FW_X_NONE, &fw->final_norm);
 	if (!rc)
 		rc = place(fw, FW_T_LM_HEAD, 0, c->vocab, c->hidden, c->dt_head, FW_X_NONE, &fw->lm_head);
+	if (!rc) {
+		rc = size_pool(fw);
+		if (rc)
+			return rc;
+	}
 	if (rc) {
 		if (!fw->err[0])
 			snprintf(fw->err, sizeof(fw->err),
@@ -480,7 +568,9 @@ int fw_place_model(struct fw *fw)
 	for (uint32_t i = 0; i < fw->board.n_banks; i++)
 		ctrl->hbm_used += fw->bank_next[i] - fw->board.banks[i].base;
 	ctrl->layout_count = fw->n_places;
-	ctrl->n_slots = FW_MAX_SLOTS;
+	ctrl->n_seqs = fw->n_seqs;
+	ctrl->rows_max = FW_MAX_ROWS;
+	ctrl->page_pos = KRNL_KV_PAGE;
 	ctrl->ctx = fw->ctx;
 	return fw->hal.write(fw->hal.ctx, ctrl->layout_addr, fw->places,
 			     (uint64_t)fw->n_places * sizeof(struct fw_place)) ? -FW_EHAL : 0;

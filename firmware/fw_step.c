@@ -8,6 +8,7 @@
 #include "fw.h"
 #include "krnl_common.h"
 #include "krnl_sampler.h"
+#include "krnl_state.h"
 #include <math.h>
 
 #define F(x) krnl_f2u(x)
@@ -50,10 +51,10 @@ static int linear_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 		rc = gemv(fw, s->xn, L->ba, s->ba, n, h, 2 * nv, h, 2 * nv, c->dt_attn, 0);
 	if (rc)
 		return rc;
-	RUN(KRNL_CONV1D_STEP, s->proj, L->conv, L->conv_state, s->slots, n, ch,
-	    c->conv_k, s->proj_w);
+	RUN(KRNL_CONV1D_STEP, s->proj, L->conv, L->conv_state, s->blocks, n, ch,
+	    c->conv_k, s->proj_w, fw->pool.nblk);
 	RUN(KRNL_DELTANET_STEP, s->proj, s->ba, L->alog, L->dtb, L->dn_state,
-	    s->slots, s->o, n, c->lin_nk, nv, c->lin_dk, dv, s->proj_w);
+	    s->blocks, s->o, n, c->lin_nk, nv, c->lin_dk, dv, s->proj_w, fw->pool.nblk);
 	RUN(KRNL_RMSNORM_GATED, s->o, s->proj + (uint64_t)ch * 4, L->lnorm, s->o,
 	    n, nv, dv, s->proj_w, F(c->rms_eps));
 	return gemv(fw, s->o, L->lout, s->x, n, nv * dv, h, nv * dv, h, c->dt_attn, 1);
@@ -75,8 +76,8 @@ static int full_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	if (rc)
 		return rc;
 	RUN(KRNL_ATTN_DECODE, s->proj, s->kv_k, s->kv_v, L->qn, L->kn, L->kcache,
-	    L->vcache, s->slots, s->pos, s->rope, s->o, n, nh, nkv, hd, c->rope_dim,
-	    F(c->rms_eps), fw->ctx);
+	    L->vcache, s->blocks, s->pos, s->rope, s->bt, s->o, n, nh, nkv, hd, c->rope_dim,
+	    F(c->rms_eps), fw->pool.tabw, fw->pool.npages, fw->pool.nblk);
 	return gemv(fw, s->o, L->o, s->x, n, nh * hd, h, nh * hd, h, c->dt_attn, 1);
 }
 
@@ -117,14 +118,6 @@ static void rope_rows(const struct fw_model_cfg *c, const struct fw_row *rows, u
 	}
 }
 
-/* Does row r need the lm_head: a token is picked for it (the last prompt
- * position or later) or its logits were asked for?  Other prompt rows only
- * feed the cache and state of the positions after them. */
-static int needs_head(const struct fw *fw, const struct fw_row *row)
-{
-	return row->dst >= 0 || (uint32_t)row->pos + 1 >= fw->slot[row->slot].n_prompt;
-}
-
 /* Per-row arrays the kernels index by row: token, slot, position, its rotary
  * angles; and for the rows [h0, h1) that go through the lm_head, from index
  * 0: where the logits row goes (a sampler row, or the score ring) and how to
@@ -132,21 +125,22 @@ static int needs_head(const struct fw *fw, const struct fw_row *row)
 static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32_t h0,
 		    uint32_t h1)
 {
-	int32_t ids[FW_MAX_SLOTS], sl[FW_MAX_SLOTS], pos[FW_MAX_SLOTS], dst[FW_MAX_SLOTS];
-	struct krnl_sample_params sp[FW_MAX_SLOTS];
+	int32_t ids[KRNL_MAX_BATCH], bl[KRNL_MAX_BATCH], pos[KRNL_MAX_BATCH];
+	int32_t dst[KRNL_MAX_BATCH];
+	struct krnl_sample_params sp[KRNL_MAX_BATCH];
 	const struct fw_scratch *s = &fw->s;
 	int rc = 0;
 
 	for (uint32_t r = 0; r < n; r++) {
 		ids[r] = rows[r].token;
-		sl[r] = rows[r].slot;
+		bl[r] = (int32_t)fw->seq[rows[r].seq].blk;
 		pos[r] = rows[r].pos;
 	}
 	for (uint32_t r = h0; r < h1; r++) {
-		const struct fw_slot *sl_ = &fw->slot[rows[r].slot];
+		const struct fw_seq *sl_ = &fw->seq[rows[r].seq];
 		uint32_t i = r - h0;
 
-		dst[i] = rows[r].dst >= 0 ? FW_MAX_SLOTS + rows[r].dst : (int32_t)i;
+		dst[i] = rows[r].dst >= 0 ? KRNL_MAX_BATCH + rows[r].dst : (int32_t)i;
 		sp[i] = (struct krnl_sample_params){
 			.temperature = sl_->temperature, .top_p = sl_->top_p,
 			.top_k = sl_->top_k, .seed_lo = (uint32_t)sl_->seed,
@@ -159,7 +153,7 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32
 		rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, (h1 - h0) * 4);
 	}
 	rc |= fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4);
-	rc |= fw->hal.write(fw->hal.ctx, s->slots, sl, n * 4);
+	rc |= fw->hal.write(fw->hal.ctx, s->blocks, bl, n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
 	if (fw->cfg.rope_dim) {
 		rope_rows(&fw->cfg, rows, n, fw->rope);
@@ -176,14 +170,14 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 	uint32_t h = c->hidden;
 	int rc;
 
-	if (n == 0 || n > FW_MAX_SLOTS)
+	if (n == 0 || n > KRNL_MAX_BATCH)
 		return -FW_EINVAL;
 	/* The lm_head and the sampler run on rows [h0, h1), the span of those
 	 * that need them; none in a chunk from the middle of a prompt.  h0 moves
 	 * the x port by whole rows, so only where a row is whole beats. */
 	uint32_t h0 = n, h1 = 0;
 	for (uint32_t r = 0; r < n; r++)
-		if (needs_head(fw, &rows[r])) {
+		if (rows[r].head) {
 			h0 = r < h0 ? r : h0;
 			h1 = r + 1;
 		}
@@ -214,8 +208,8 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 	    s->logits, s->dst, s->argmax, m, h, c->vocab, F(c->rms_eps), c->dt_head, c->vocab);
 	RUN(KRNL_SAMPLER, s->logits, s->params, s->token, s->logprob, m, c->vocab);
 
-	int32_t tok[FW_MAX_SLOTS];
-	float lp[FW_MAX_SLOTS];
+	int32_t tok[KRNL_MAX_BATCH];
+	float lp[KRNL_MAX_BATCH];
 	if (fw->hal.read(fw->hal.ctx, s->token, tok, m * 4) ||
 	    fw->hal.read(fw->hal.ctx, s->logprob, lp, m * 4))
 		return -FW_EHAL;

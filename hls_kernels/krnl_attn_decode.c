@@ -4,6 +4,7 @@
  * chip and no cache row is read twice. */
 #include "krnl_common.h"
 #include "krnl_attn_decode.h"
+#include "krnl_state.h"
 
 #define ATT_MAX_GROUP 16	/* query heads per kv head */
 
@@ -35,11 +36,22 @@ rope:
 	}
 }
 
+/* The page of position t in the block-table row at element tab. */
+static uint32_t page_of(const krnl_word *bt, uint64_t tab, uint32_t t, uint32_t npages)
+{
+	uint64_t at = tab + t / KRNL_KV_PAGE;
+	krnl_word w = krnl_rd(bt, at / KRNL_F32_PER_BEAT);
+	uint32_t pg = (uint32_t)krnl_lane_i32(&w, (uint32_t)(at % KRNL_F32_PER_BEAT));
+
+	return pg < npages ? pg : 0;
+}
+
 void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *v,
 		      const krnl_word *qnw, const krnl_word *knw, krnl_word *kc,
-		      krnl_word *vc, const krnl_word *slots, const krnl_word *pos,
-		      const krnl_word *rope, krnl_word *out, uint32_t rows, uint32_t nh,
-		      uint32_t nkv, uint32_t hd, uint32_t rd, float eps, uint32_t maxctx)
+		      krnl_word *vc, const krnl_word *blocks, const krnl_word *pos,
+		      const krnl_word *rope, const krnl_word *bt, krnl_word *out, uint32_t rows,
+		      uint32_t nh, uint32_t nkv, uint32_t hd, uint32_t rd, float eps,
+		      uint32_t tabw, uint32_t npages, uint32_t nblk)
 {
 #pragma HLS INTERFACE m_axi port=qg bundle=gmem0
 #pragma HLS INTERFACE m_axi port=k bundle=gmem1
@@ -48,9 +60,10 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 #pragma HLS INTERFACE m_axi port=knw bundle=gmem4
 #pragma HLS INTERFACE m_axi port=kc bundle=gmem5
 #pragma HLS INTERFACE m_axi port=vc bundle=gmem6
-#pragma HLS INTERFACE m_axi port=slots bundle=gmem7
+#pragma HLS INTERFACE m_axi port=blocks bundle=gmem7
 #pragma HLS INTERFACE m_axi port=pos bundle=gmem8
 #pragma HLS INTERFACE m_axi port=rope bundle=gmem9
+#pragma HLS INTERFACE m_axi port=bt bundle=gmem11
 #pragma HLS INTERFACE m_axi port=out bundle=gmem10
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=nh
@@ -58,7 +71,9 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 #pragma HLS INTERFACE s_axilite port=hd
 #pragma HLS INTERFACE s_axilite port=rd
 #pragma HLS INTERFACE s_axilite port=eps
-#pragma HLS INTERFACE s_axilite port=maxctx
+#pragma HLS INTERFACE s_axilite port=tabw
+#pragma HLS INTERFACE s_axilite port=npages
+#pragma HLS INTERFACE s_axilite port=nblk
 #pragma HLS INTERFACE s_axilite port=return
 	float q[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* the group's queries */
 	float acc[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* then its outputs */
@@ -72,7 +87,7 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 	uint32_t group = nh / nkv, gw = group * hd;
 	float scale = 1.0f / sqrtf((float)hd);
 
-	krnl_rd_i32(sl, slots, 0, rows);
+	krnl_rd_i32(sl, blocks, 0, rows);
 	krnl_rd_i32(ps, pos, 0, rows);
 	krnl_rd_f32(qw1, qnw, 0, hd);
 	krnl_rd_f32(kw1, knw, 0, hd);
@@ -86,7 +101,11 @@ row:
 	for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
 		uint32_t p = (uint32_t)ps[r];
-		uint64_t cbase = (uint64_t)(uint32_t)sl[r] * nkv * maxctx * hd;
+		/* a handle or page the pool does not have falls back to entry 0: the
+		 * firmware owns the tables, this only keeps the ports in bounds */
+		uint32_t b = (uint32_t)sl[r] < nblk ? (uint32_t)sl[r] : 0;
+		uint64_t tab = (uint64_t)b * tabw;
+		uint32_t pnew = page_of(bt, tab, p, npages);
 		uint64_t qrow = (uint64_t)r * 2 * nh * hd;
 		const float *cs = rb, *sn = rb + rd / 2;
 
@@ -94,8 +113,8 @@ row:
 kv_head:
 		for (uint32_t g = 0; g < nkv; g++) {
 #pragma HLS loop_tripcount max=128
-			uint64_t hb = cbase + (uint64_t)g * maxctx * hd;
-			uint64_t at = hb + (uint64_t)p * hd;
+			uint64_t at = krnl_kv_at(pnew, g, p, nkv, hd);
+			uint32_t pg = 0;
 			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
 
 			/* the new token's key and value: into the cache, and kept */
@@ -124,8 +143,13 @@ ctx:
 			for (uint32_t t = 0; t <= p; t++) {
 #pragma HLS loop_tripcount max=1048576
 				if (t < p) {
-					krnl_rd_f32(kt, kc, hb + (uint64_t)t * hd, hd);
-					krnl_rd_f32(vt, vc, hb + (uint64_t)t * hd, hd);
+					uint64_t ct;
+
+					if (t % KRNL_KV_PAGE == 0)
+						pg = page_of(bt, tab, t, npages);
+					ct = krnl_kv_at(pg, g, t, nkv, hd);
+					krnl_rd_f32(kt, kc, ct, hd);
+					krnl_rd_f32(vt, vc, ct, hd);
 				} else {
 					for (uint32_t i = 0; i < hd; i++) {
 #pragma HLS loop_tripcount max=512

@@ -6,9 +6,11 @@
  *   qg row r (at element r*2*nh*hd): [query (nh*hd) | gate (nh*hd)]
  *     (q_proj rows regrouped at load)
  *   k, v row r (at element r*nkv*hd): [nkv*hd];  qnw, knw: zero-centred RMSNorm weights [hd]
- *   kc, vc: cache of row r at element slots[r]*nkv*maxctx*hd, laid out [nkv][maxctx][hd]
- *   slots, pos: [rows] int32; pos[r] is the position of the token; it is written
- *     to the cache, then attends 0..pos
+ *   kc, vc: this layer's K and V page pools of npages pages (krnl_state.h)
+ *   blocks, pos: [rows] int32; blocks[r] is the row's state handle (< nblk), whose
+ *     block-table row bt[blocks[r]*tabw ..] names the page of every position;
+ *     pos[r] is the position of the token: it is written to its page, then
+ *     attends 0..pos
  *   rope row r (at element r*rd): cos[0..rd/2) then sin[0..rd/2) of the angles
  *     pos[r] * theta^(-2i/rd) (computed by the firmware, in double)
  *   out row r (at element r*nh*hd): [nh*hd] = softmax(q k^T / sqrt(hd)) v * sigmoid(gate)
@@ -16,10 +18,11 @@
  * reads kv head h / (nh/nkv), at most 16 query heads per kv head.
  * Each kv head's cache prefix 0..pos-1 is read once for its whole query group
  * (the new entry is used from chip, never read back); the new k and v rows are
- * written once each. */
+ * written once each; the block table is read once per page. */
 void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *v,
 		      const krnl_word *qnw, const krnl_word *knw, krnl_word *kc,
-		      krnl_word *vc, const krnl_word *slots, const krnl_word *pos,
-		      const krnl_word *rope, krnl_word *out, uint32_t rows, uint32_t nh,
-		      uint32_t nkv, uint32_t hd, uint32_t rd, float eps, uint32_t maxctx);
+		      krnl_word *vc, const krnl_word *blocks, const krnl_word *pos,
+		      const krnl_word *rope, const krnl_word *bt, krnl_word *out, uint32_t rows,
+		      uint32_t nh, uint32_t nkv, uint32_t hd, uint32_t rd, float eps,
+		      uint32_t tabw, uint32_t npages, uint32_t nblk);
 #endif

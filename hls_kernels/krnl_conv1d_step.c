@@ -1,30 +1,32 @@
 /* krnl_conv1d_step.c — short causal conv with carried state (decode form). */
 #include "krnl_common.h"
 #include "krnl_conv1d_step.h"
+#include "krnl_state.h"
 
 #define CONV_CHUNK 256	/* channels on chip at once */
 
 void krnl_conv1d_step(krnl_word *x, const krnl_word *w, krnl_word *state,
-		      const krnl_word *slots, uint32_t rows, uint32_t ch, uint32_t k,
-		      uint32_t xstride)
+		      const krnl_word *blocks, uint32_t rows, uint32_t ch, uint32_t k,
+		      uint32_t xstride, uint32_t nblk)
 {
 #pragma HLS INTERFACE m_axi port=x bundle=gmem0
 #pragma HLS INTERFACE m_axi port=w bundle=gmem1
 #pragma HLS INTERFACE m_axi port=state bundle=gmem2
-#pragma HLS INTERFACE m_axi port=slots bundle=gmem3
+#pragma HLS INTERFACE m_axi port=blocks bundle=gmem3
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=ch
 #pragma HLS INTERFACE s_axilite port=k
 #pragma HLS INTERFACE s_axilite port=xstride
+#pragma HLS INTERFACE s_axilite port=nblk
 #pragma HLS INTERFACE s_axilite port=return
 	int32_t sl[KRNL_MAX_BATCH];
 	float wb[CONV_CHUNK * KRNL_MAX_CONV_K];
 	float sb[CONV_CHUNK * (KRNL_MAX_CONV_K - 1)];
 	float xb[CONV_CHUNK];
 	uint32_t km = k - 1;			/* state taps per channel */
-	uint64_t per = (uint64_t)ch * km;	/* one slot's state */
+	uint64_t per = krnl_conv_block(ch, k);	/* one handle's state */
 
-	krnl_rd_i32(sl, slots, 0, rows);
+	krnl_rd_i32(sl, blocks, 0, rows);
 chunk:
 	for (uint32_t c0 = 0; c0 < ch; c0 += CONV_CHUNK) {
 #pragma HLS loop_tripcount max=64
@@ -34,7 +36,8 @@ chunk:
 row:
 		for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
-			uint64_t so = (uint64_t)(uint32_t)sl[r] * per + (uint64_t)c0 * km;
+			uint32_t b = (uint32_t)sl[r] < nblk ? (uint32_t)sl[r] : 0;
+			uint64_t so = (uint64_t)b * per + (uint64_t)c0 * km;
 			uint64_t xo = (uint64_t)r * xstride + c0;
 
 			krnl_rd_f32(xb, x, xo, n);

@@ -4,12 +4,13 @@
 #include "krnl_mem.h"
 /* One token of the causal depthwise conv of Gated DeltaNet, in place:
  *   x[r][c] <- silu(sum_j w[c][j] * win[j]),  win = (state[c][0..k-2], x[r][c])
- * then state[c] keeps the last k-1 inputs.  w: [ch][k] f32; slots: [rows]
- * int32; the state of row r at element slots[r] * ch*(k-1), laid out [ch][k-1]
- * (oldest first); x row r at element r*xstride.  2 <= k <= KRNL_MAX_CONV_K.
+ * then state[c] keeps the last k-1 inputs.  w: [ch][k] f32; blocks: [rows]
+ * int32 state handles (< nblk); the state of row r at element
+ * blocks[r] * ch*(k-1), laid out [ch][k-1] (oldest first; krnl_state.h);
+ * x row r at element r*xstride.  2 <= k <= KRNL_MAX_CONV_K.
  * Channels go in chunks: the taps of a chunk are read once for all rows, and
  * per row the chunk of x and of the state are read once and written once. */
 void krnl_conv1d_step(krnl_word *x, const krnl_word *w, krnl_word *state,
-		      const krnl_word *slots, uint32_t rows, uint32_t ch, uint32_t k,
-		      uint32_t xstride);
+		      const krnl_word *blocks, uint32_t rows, uint32_t ch, uint32_t k,
+		      uint32_t xstride, uint32_t nblk);
 #endif

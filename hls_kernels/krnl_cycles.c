@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 #include "krnl_cycles.h"
+#include "krnl_state.h"
 #include "krnl_mem.h"
 #include "krnl_sampler.h"
 
@@ -265,13 +266,13 @@ static int cy_conv(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 
 	if (rows > KRNL_MAX_BATCH || kk < 2 || kk > KRNL_MAX_CONV_K)
 		return -1;
-	cy += rd(o, CONV_SLOTS, 0, rows);
+	cy += rd(o, CONV_BLOCKS, 0, rows);
 	for (uint32_t c0 = 0; c0 < ch; c0 += CONV_CHUNK) {	/* chunk */
 		uint32_t n = ch - c0 < CONV_CHUNK ? ch - c0 : CONV_CHUNK;
 
 		cy += rd(o, CONV_W, (uint64_t)c0 * kk, (uint64_t)n * kk);
 		for (uint32_t r = 0; r < rows; r++) {	/* row */
-			uint64_t so = (uint64_t)ctx->slot[r] * per + (uint64_t)c0 * km;
+			uint64_t so = (uint64_t)ctx->blk[r] * per + (uint64_t)c0 * km;
 			uint64_t xo = (uint64_t)r * xs + c0;
 
 			cy += rd(o, CONV_X, xo, n) + rd(o, CONV_STATE, so, (uint64_t)n * km);
@@ -304,7 +305,7 @@ static int cy_deltanet(const struct krnl_call *k, const struct krnl_cycle_ctx *c
 
 	if (rows > KRNL_MAX_BATCH || !nk || nv % nk || dk > DN_MAX_DIM || dv > DN_MAX_DIM)
 		return -1;
-	cy += rd(o, DN_SLOTS, 0, rows) + rd(o, DN_ALOG, 0, nv) + rd(o, DN_DTB, 0, nv);
+	cy += rd(o, DN_BLOCKS, 0, rows) + rd(o, DN_ALOG, 0, nv) + rd(o, DN_DTB, 0, nv);
 	cy += rd(o, DN_BA, 0, (uint64_t)rows * 2 * nv);
 	/* one head, but for its state tile's beats (counted below) */
 	head += pipe(dk, KRNL_CY_MEM + KRNL_CY_MEM);		/* q, k from the row */
@@ -322,7 +323,7 @@ static int cy_deltanet(const struct krnl_call *k, const struct krnl_cycle_ctx *c
 		      KRNL_CY_LOOP);
 	head += KRNL_CY_LOOP;
 	for (uint32_t r = 0; r < rows; r++) {	/* row */
-		uint64_t st = (uint64_t)ctx->slot[r] * nv * tile;
+		uint64_t st = (uint64_t)ctx->blk[r] * nv * tile;
 
 		cy += rd(o, DN_QKV, (uint64_t)r * xs, width);
 		for (uint32_t j = 0; j < nv; j++) {	/* head: its state tile in, out */
@@ -355,7 +356,7 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 		   struct krnl_cycle_est *o)
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
-	uint32_t rdim = U(AT_RD), maxctx = U(AT_MAXCTX);
+	uint32_t rdim = U(AT_RD), tabw = U(AT_TABW);
 	uint32_t group, gw;
 	uint64_t cy = KRNL_CY_START, ctx_t, mix;
 
@@ -364,7 +365,7 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 		return -1;
 	group = nh / nkv;
 	gw = group * hd;
-	cy += rd(o, AT_SLOTS, 0, rows) + rd(o, AT_POS, 0, rows);
+	cy += rd(o, AT_BLOCKS, 0, rows) + rd(o, AT_POS, 0, rows);
 	cy += rd(o, AT_QNW, 0, hd) + rd(o, AT_KNW, 0, hd);
 	cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_MEM);	/* 1 + w */
 	/* one position of ctx, but for the reads of its cache entry:
@@ -375,12 +376,14 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 	ctx_t = group * (dot(hd) + KRNL_CY_FMUL + KRNL_CY_LOOP) + group * mix + KRNL_CY_LOOP;
 	for (uint32_t r = 0; r < rows; r++) {	/* row */
 		uint64_t p = ctx->pos[r];
-		uint64_t cbase = (uint64_t)ctx->slot[r] * nkv * maxctx * hd;
+		uint32_t pg = ctx->blk[r];
+		uint64_t tab = (uint64_t)pg * tabw;
 		uint64_t qrow = (uint64_t)r * 2 * nh * hd;
 
+		cy += rd(o, AT_BT, tab + p / KRNL_KV_PAGE, 1);	/* page of p */
 		cy += rd(o, AT_ROPE, (uint64_t)r * rdim, rdim);
 		for (uint32_t g = 0; g < nkv; g++) {	/* kv_head */
-			uint64_t hb = cbase + (uint64_t)g * maxctx * hd, at = hb + p * hd;
+			uint64_t at = krnl_kv_at(pg, g, (uint32_t)p, nkv, hd);
 			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
 
 			cy += rd(o, AT_K, kvo, hd) + rd(o, AT_V, kvo, hd) + norm_rope(hd);
@@ -389,7 +392,10 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 			cy += rd(o, AT_QG, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
 			cy += group * (norm_rope(hd) + KRNL_CY_LOOP);
 			cy += pipe(gw, KRNL_CY_MEM);		/* acc = 0 */
-			/* ctx: t < p from the cache, t = p from chip */
+			/* ctx: t < p from the cache (a block-table word at each
+			 * page), t = p from chip */
+			for (uint64_t t = 0; t < p; t += KRNL_KV_PAGE)
+				cy += rd(o, AT_BT, tab + t / KRNL_KV_PAGE, 1);
 			if (hd % KRNL_F32_PER_BEAT == 0) {
 				uint64_t b = hd / KRNL_F32_PER_BEAT;
 
@@ -397,9 +403,11 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 				o->port_beats[AT_VC][0] += p * b;
 				cy += p * (2 * pipe(b, CY_RD) + ctx_t);
 			} else {
-				for (uint64_t t = 0; t < p; t++)
-					cy += rd(o, AT_KC, hb + t * hd, hd) +
-					      rd(o, AT_VC, hb + t * hd, hd) + ctx_t;
+				for (uint64_t t = 0; t < p; t++) {
+					uint64_t ct = krnl_kv_at(pg, g, (uint32_t)t, nkv, hd);
+
+					cy += rd(o, AT_KC, ct, hd) + rd(o, AT_VC, ct, hd) + ctx_t;
+				}
 			}
 			cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_MEM) + ctx_t;	/* t = p */
 			/* gate: out = acc / l * sigmoid(gate) */
@@ -596,10 +604,10 @@ static const char *const p_emb[] = { "ids", "table", "out" };
 static const char *const p_rms[] = { "x", "w", "y" };
 static const char *const p_rmg[] = { "x", "z", "w", "y" };
 static const char *const p_gemv[] = { "x", "w", "y" };
-static const char *const p_conv[] = { "x", "w", "state", "slots" };
-static const char *const p_dn[] = { "qkv", "ba", "a_log", "dt_bias", "state", "slots", "out" };
-static const char *const p_at[] = { "qg", "k", "v", "qnw", "knw", "kc", "vc", "slots", "pos",
-				    "rope", "out" };
+static const char *const p_conv[] = { "x", "w", "state", "blocks" };
+static const char *const p_dn[] = { "qkv", "ba", "a_log", "dt_bias", "state", "blocks", "out" };
+static const char *const p_at[] = { "qg", "k", "v", "qnw", "knw", "kc", "vc", "blocks", "pos",
+				    "rope", "bt", "out" };
 static const char *const p_rt[] = { "logits", "count", "list", "listw" };
 static const char *const p_ef[] = { "x", "w", "count", "list", "listw", "sw", "sgate", "y" };
 static const char *const p_lm[] = { "x", "nw", "w", "logits", "dst", "argmax" };
@@ -625,7 +633,7 @@ const struct krnl_cycle_model krnl_cycle_models[KRNL_COUNT] = {
 	M(KRNL_DELTANET_STEP, "krnl_deltanet_step", cy_deltanet, DN_NARGS, p_dn,
 	  "rows x nv x (2 dk (dv + depth) + 2 dk*dv/16 state beats + norms)"),
 	M(KRNL_ATTN_DECODE, "krnl_attn_decode", cy_attn, AT_NARGS, p_at,
-	  "rows x nkv x (pos+1) x (2 hd/16 + group x 2 (hd + depth))"),
+	  "rows x nkv x (pos+1) x (2 hd/16 + group x 2 (hd + depth)) + a table word per page"),
 	M(KRNL_MOE_ROUTER, "krnl_moe_router", cy_router, RT_NARGS, p_rt,
 	  "rows x (topk + 2) x ne + ne + 2 x selected beats"),
 	M(KRNL_EXPERT_FFN, "krnl_expert_ffn", cy_experts, EF_NARGS, p_ef,

@@ -63,8 +63,9 @@
 struct krnl_cycle_ctx {
 	uint32_t pos[KRNL_MAX_BATCH];	/* attn_decode: row r's position p; it attends to
 					 * p + 1 entries (p from the cache, the new one) */
-	uint32_t slot[KRNL_MAX_BATCH];	/* conv1d / deltanet / attn: row r's state slot
-					 * (only the alignment of its block matters) */
+	uint32_t blk[KRNL_MAX_BATCH];	/* conv1d / deltanet / attn: row r's state handle
+					 * (only the alignment of its blocks matters; attn
+					 * takes page i of a row to be page blk[r]) */
 	uint32_t experts_selected;	/* moe_router, expert_ffn: experts with >= 1 row */
 	uint32_t expert_rows;		/* expert_ffn: rows summed over them (rows x top_k) */
 	uint32_t sample_k;		/* sampler: candidates kept per row (0 or 1: greedy) */

@@ -6,6 +6,7 @@
  * float addition is carried from one pipelined iteration to the next. */
 #include "krnl_common.h"
 #include "krnl_deltanet_step.h"
+#include "krnl_state.h"
 
 #define DN_MAX_DK 256
 #define DN_MAX_DV 256
@@ -24,16 +25,16 @@ scale:
 }
 
 void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_word *a_log,
-			const krnl_word *dt_bias, krnl_word *state, const krnl_word *slots,
+			const krnl_word *dt_bias, krnl_word *state, const krnl_word *blocks,
 			krnl_word *out, uint32_t rows, uint32_t nk, uint32_t nv,
-			uint32_t dk, uint32_t dv, uint32_t xstride)
+			uint32_t dk, uint32_t dv, uint32_t xstride, uint32_t nblk)
 {
 #pragma HLS INTERFACE m_axi port=qkv bundle=gmem0
 #pragma HLS INTERFACE m_axi port=ba bundle=gmem1
 #pragma HLS INTERFACE m_axi port=a_log bundle=gmem2
 #pragma HLS INTERFACE m_axi port=dt_bias bundle=gmem3
 #pragma HLS INTERFACE m_axi port=state bundle=gmem4
-#pragma HLS INTERFACE m_axi port=slots bundle=gmem5
+#pragma HLS INTERFACE m_axi port=blocks bundle=gmem5
 #pragma HLS INTERFACE m_axi port=out bundle=gmem6
 #pragma HLS INTERFACE s_axilite port=rows
 #pragma HLS INTERFACE s_axilite port=nk
@@ -41,6 +42,7 @@ void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_wo
 #pragma HLS INTERFACE s_axilite port=dk
 #pragma HLS INTERFACE s_axilite port=dv
 #pragma HLS INTERFACE s_axilite port=xstride
+#pragma HLS INTERFACE s_axilite port=nblk
 #pragma HLS INTERFACE s_axilite port=return
 	float s[DN_MAX_DK * DN_MAX_DV];	/* one head's state, [dk][dv] */
 	float xb[KRNL_MAX_CHAN];		/* the qkv row */
@@ -53,14 +55,15 @@ void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_wo
 	uint32_t width = 2 * nk * dk + nv * dv;
 	uint64_t tile = (uint64_t)dk * dv;
 
-	krnl_rd_i32(sl, slots, 0, rows);
+	krnl_rd_i32(sl, blocks, 0, rows);
 	krnl_rd_f32(alog, a_log, 0, nv);
 	krnl_rd_f32(dtb, dt_bias, 0, nv);
 	krnl_rd_f32(bab, ba, 0, rows * 2 * nv);
 row:
 	for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
-		uint64_t st = (uint64_t)(uint32_t)sl[r] * nv * tile;
+		uint32_t b = (uint32_t)sl[r] < nblk ? (uint32_t)sl[r] : 0;
+		uint64_t st = (uint64_t)b * krnl_dn_block(nv, dk, dv);
 
 		krnl_rd_f32(xb, qkv, (uint64_t)r * xstride, width);
 		const float *br = bab + r * 2 * nv;

@@ -5,7 +5,8 @@
 /* One token of the gated delta rule for every value head of every row.
  *   qkv row r (at element r*xstride): [q (nk*dk) | k (nk*dk) | v (nv*dv)], after conv
  *   ba  row r (at element r*2*nv): [b (nv) | a (nv)];  a_log, dt_bias: [nv] f32
- *   state of row r at element slots[r]*nv*dk*dv, per head [dk][dv] f32
+ *   state of row r at element blocks[r]*nv*dk*dv (blocks: [rows] int32 state
+ *   handles < nblk; krnl_state.h), per head [dk][dv] f32
  *   out row r (at element r*nv*dv): [nv*dv]
  * Value head j reads key head j / (nv/nk); dk, dv <= 256 and
  * 2*nk*dk + nv*dv <= KRNL_MAX_CHAN.  Per head:
@@ -16,7 +17,7 @@
  * tile is read once, updated on chip and written once; each out row is
  * written once. */
 void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_word *a_log,
-			const krnl_word *dt_bias, krnl_word *state, const krnl_word *slots,
+			const krnl_word *dt_bias, krnl_word *state, const krnl_word *blocks,
 			krnl_word *out, uint32_t rows, uint32_t nk, uint32_t nv,
-			uint32_t dk, uint32_t dv, uint32_t xstride);
+			uint32_t dk, uint32_t dv, uint32_t xstride, uint32_t nblk);
 #endif

@@ -186,7 +186,7 @@ static int check(const char *dir, const char *quant, uint32_t n)
 					memset(per, 0, sizeof(per));
 					memset(&ctx, 0, sizeof(ctx));
 					ctx.pos[0] = p + (uint32_t)j;
-					ctx.slot[0] = slot;
+					ctx.blk[0] = slot;
 					ctx.experts_selected = ctx.expert_rows = c.top_k;
 					ctx.sample_k = 1;
 					if (step(&c, 1))
@@ -337,7 +337,7 @@ int main(int argc, char **argv)
 		pos = c.max_ctx - 1;
 	for (uint32_t r = 0; r < rows; r++) {
 		ctx.pos[r] = pos;
-		ctx.slot[r] = r;
+		ctx.blk[r] = r;
 	}
 	ctx.experts_selected = rows * c.top_k < c.n_experts ? rows * c.top_k : c.n_experts;
 	ctx.expert_rows = rows * c.top_k;

@@ -236,7 +236,7 @@ int cmd_http(int argc, char **argv)
 	printf("nextcard http: listening on http://%s%s%s:%u (model %s, card %s, %u slots, "
 	       "queue %u, context %u)\n", strchr(a.ho.bind, ':') ? "[" : "", a.ho.bind,
 	       strchr(a.ho.bind, ':') ? "]" : "", nc_http_port(h), a.name, shim_backend(e->card),
-	       e->n_slots, a.queue, e->ctrl->ctx);
+	       e->n_seqs, a.queue, e->ctrl->ctx);
 	fflush(stdout);
 	wait_for_stop(&set, a.exit_after_ms);
 	nc_http_stop(h);	/* the poller still runs, so cancelled requests drain */

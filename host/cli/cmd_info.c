@@ -103,9 +103,14 @@ static int placement(const char *dir, const char *card, const char *board,
 	for (uint32_t i = 0; i < n; i++)
 		if (pl[i].bank < SHIM_MAX_BANKS)
 			per_bank[pl[i].bank] += pl[i].bytes;
-	printf("placement on %s (%s): %u tensors, weights %.1f MiB, per-slot state x%u %.1f MiB,"
+	printf("placement on %s (%s): %u tensors, weights %.1f MiB, state pool %.1f MiB,"
 	       " HBM used %.1f MiB, context %u\n", card, board, n, ctrl->weight_bytes / 1048576.0,
-	       ctrl->n_slots, ctrl->state_bytes / 1048576.0, ctrl->hbm_used / 1048576.0, ctrl->ctx);
+	       ctrl->state_bytes / 1048576.0, ctrl->hbm_used / 1048576.0, ctrl->ctx);
+	printf("state pool: %u sequences, %u rows per step; %u state handles of %.1f KiB "
+	       "(GDN conv + delta); %u KV pages of %u positions, %.1f KiB each "
+	       "(%llu positions in all)\n", ctrl->n_seqs, ctrl->rows_max, ctrl->n_blocks,
+	       ctrl->block_bytes / 1024.0, ctrl->n_pages, ctrl->page_pos,
+	       ctrl->page_bytes / 1024.0, (unsigned long long)ctrl->n_pages * ctrl->page_pos);
 	printf("weights per bank (MiB):");
 	for (uint32_t b = 0; b < SHIM_MAX_BANKS; b++)
 		if (per_bank[b])

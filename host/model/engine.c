@@ -13,6 +13,7 @@
 #include "model/quant.h"
 
 #define DEFAULT_CTX 4096u
+#define DEFAULT_PREFIX_EVERY 256u	/* positions between prefix-cache snapshots */
 
 static uint64_t now_ns(void)
 {
@@ -73,10 +74,12 @@ int nc_engine_poll(struct nc_engine *e, struct fw_res *r)
 	}
 	*r = ctrl->res[tail % FW_RES_RING];
 	atomic_store_explicit(&ctrl->res_tail, tail + 1, memory_order_release);
-	if (r->kind != FW_RES_ACK && (r->flags & FW_RF_LAST) && r->slot < 32)
-		e->slot_busy &= ~(1u << r->slot);
-	if (r->kind == FW_RES_ACK && r->op == FW_OP_SUBMIT && r->status && r->slot < 32)
-		e->slot_busy &= ~(1u << r->slot);
+	if (((r->kind != FW_RES_ACK && (r->flags & FW_RF_LAST)) ||
+	     (r->kind == FW_RES_ACK && r->op == FW_OP_SUBMIT && r->status)) &&
+	    r->seq < e->n_seqs && e->seq_busy[r->seq]) {
+		e->seq_busy[r->seq] = 0;
+		e->seq_free[e->n_free++] = r->seq;
+	}
 	return 1;
 }
 
@@ -309,6 +312,10 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	e->ctrl->cfg = e->cfg;
 	e->ctrl->ctx_limit = o->ctx_limit ? o->ctx_limit :
 			     (e->cfg.max_ctx < DEFAULT_CTX ? e->cfg.max_ctx : DEFAULT_CTX);
+	e->ctrl->seq_limit = o->seqs;
+	e->ctrl->prefix_every = o->prefix_every == NC_PREFIX_OFF ? 0 :
+				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
+	e->ctrl->prefix_budget = o->prefix_budget;
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))
@@ -316,7 +323,15 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	/* the weights live on the card now: drop the checkpoint's mapping, so the
 	 * process holds the model once */
 	st_close(&e->st);
-	e->n_slots = e->ctrl->n_slots;
+	e->n_seqs = e->ctrl->n_seqs;
+	e->seq_free = calloc(e->n_seqs, sizeof(*e->seq_free));
+	e->seq_busy = calloc(e->n_seqs, 1);
+	if (!e->seq_free || !e->seq_busy) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (uint32_t i = e->n_seqs; i-- > 0;)
+		e->seq_free[e->n_free++] = i;
 	e->load_ns = now_ns() - t0;
 	*out = e;
 	return 0;
@@ -331,6 +346,8 @@ void nc_engine_close(struct nc_engine *e)
 		return;
 	shim_close(e->card);
 	st_close(&e->st);
+	free(e->seq_free);
+	free(e->seq_busy);
 	free(e);
 }
 
@@ -368,12 +385,11 @@ int nc_engine_submit_ex(struct nc_engine *e, const int32_t *ids, uint32_t n,
 			return -1;
 		}
 	}
-	for (s = 0; s < e->n_slots && (e->slot_busy & (1u << s)); s++)
-		;
-	if (s == e->n_slots) {
-		snprintf(err, errlen, "all %u slots busy", e->n_slots);
+	if (e->n_free == 0) {
+		snprintf(err, errlen, "all %u sequences busy", e->n_seqs);
 		return -1;
 	}
+	s = e->seq_free[e->n_free - 1];
 	if (n_stop)
 		memcpy(c.stop, stop, n_stop * sizeof(*stop));
 	if (smp) {
@@ -386,20 +402,32 @@ int nc_engine_submit_ex(struct nc_engine *e, const int32_t *ids, uint32_t n,
 		c.top_k = smp->top_k;
 		c.seed = smp->seed;
 	}
-	c.slot = s;
-	if (shim_write(e->card, ctrl->prompt_addr[s], ids, (uint64_t)n * 4) || post_cmd(e, &c)) {
+	c.seq = s;
+	if (shim_write(e->card, ctrl->tok_addr + (uint64_t)s * ctrl->prompt_cap * 4, ids,
+		       (uint64_t)n * 4) || post_cmd(e, &c)) {
 		snprintf(err, errlen, "command ring full");
 		return -1;
 	}
-	e->slot_busy |= 1u << s;
+	e->n_free--;
+	e->seq_busy[s] = 1;
 	*slot = s;
 	return 0;
 }
 
-int nc_engine_cancel(struct nc_engine *e, uint32_t slot)
+int nc_engine_cancel(struct nc_engine *e, uint32_t seq)
 {
-	struct fw_cmd c = { .op = FW_OP_CANCEL, .slot = slot };
+	struct fw_cmd c = { .op = FW_OP_CANCEL, .seq = seq };
 
+	return post_cmd(e, &c);
+}
+
+int nc_engine_pool_op(struct nc_engine *e, uint32_t op, uint32_t seq, uint32_t arg,
+		      uint64_t tag)
+{
+	struct fw_cmd c = { .op = op, .seq = seq, .arg = arg, .tag = tag };
+
+	if (op != FW_OP_SNAPSHOT && op != FW_OP_ROLLBACK && op != FW_OP_DROP)
+		return -1;
 	return post_cmd(e, &c);
 }
 

@@ -21,15 +21,23 @@ struct nc_engine_opts {
 	const char *quant;	/* --quant plan (host/model/quant.h); NULL: as stored */
 	int verbose;		/* say the formats and show progress on stderr */
 	uint32_t threads;	/* emulated card's CU threads; 0: NEXTCARD_THREADS or the cores */
+	uint32_t seqs;		/* live sequences; 0: as many as the card's pool takes */
+	uint32_t prefix_every;	/* prefix-cache snapshot spacing in positions (rounded down to
+				   whole KV pages); 0: 256, NC_PREFIX_OFF: no prefix cache */
+	uint64_t prefix_budget;	/* bytes the prefix cache may hold; 0: what the pool has */
 };
+
+#define NC_PREFIX_OFF UINT32_MAX
 
 struct nc_engine {
 	struct shim_card *card;
 	struct fw_ctrl *ctrl;
 	struct fw_model_cfg cfg;
 	struct st_set st;
-	uint32_t n_slots;
-	uint32_t slot_busy;	/* bitmap, host's view */
+	uint32_t n_seqs;	/* sequence ids the card takes */
+	uint32_t n_free;
+	uint32_t *seq_free;	/* ids not in flight, a stack */
+	uint8_t *seq_busy;	/* [n_seqs], host's view */
 	uint64_t load_ns;	/* time to bring the model up */
 	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
 	int converted;		/* formats differ from the checkpoint's float types */
@@ -42,8 +50,9 @@ void nc_engine_close(struct nc_engine *e);
 /* Default board DTB for a card spec, next to the running binary. */
 const char *nc_engine_default_board(const char *card, char *buf, size_t len);
 
-/* Queue a request on a free slot (returned in *slot).  Prompt ids are checked
- * against the vocabulary.  -1 with err set if refused (no slot, bad ids). */
+/* Queue a request under a free sequence id (returned in *slot).  Prompt ids
+ * are checked against the vocabulary.  -1 with err set if refused (no free
+ * id, bad ids). */
 int nc_engine_submit(struct nc_engine *e, const int32_t *ids, uint32_t n,
 		     uint32_t max_new, uint32_t flags, const int32_t *stop,
 		     uint32_t n_stop, uint64_t tag, uint32_t *slot, char *err,
@@ -63,8 +72,14 @@ int nc_engine_submit_ex(struct nc_engine *e, const int32_t *ids, uint32_t n,
 			char *err, size_t errlen);
 int nc_engine_cancel(struct nc_engine *e, uint32_t slot);
 
+/* A pool command on a live sequence: FW_OP_SNAPSHOT (ACK value: snapshot id),
+ * FW_OP_ROLLBACK and FW_OP_DROP (arg: snapshot id).  The ACK comes through
+ * nc_engine_poll with tag. */
+int nc_engine_pool_op(struct nc_engine *e, uint32_t op, uint32_t seq, uint32_t arg,
+		      uint64_t tag);
+
 /* Take the next result if there is one: 1 got one, 0 none yet, -1 card failed.
- * A result with FW_RF_LAST frees its slot. */
+ * A result with FW_RF_LAST frees its sequence id. */
 int nc_engine_poll(struct nc_engine *e, struct fw_res *r);
 
 /* Wait up to timeout_ms for a result (1), or 0 on timeout, -1 on failure. */

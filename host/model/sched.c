@@ -37,7 +37,7 @@ struct nc_sched *nc_sched_new(struct nc_engine *e, uint32_t queue_cap)
 		return NULL;
 	s->e = e;
 	s->queue_cap = queue_cap;
-	s->cap = e->n_slots + queue_cap;
+	s->cap = e->n_seqs + queue_cap;
 	s->tab = calloc(s->cap, sizeof(*s->tab));
 	s->fifo = calloc(queue_cap ? queue_cap : 1, sizeof(*s->fifo));
 	s->next_id = 1;
@@ -110,7 +110,7 @@ static int start(struct nc_sched *s, struct req *q, char *err, size_t errlen)
 				     q->r.stop, q->r.n_stop, q->id, &q->slot, err, errlen);
 
 	if (rc)
-		return strstr(err, "slots busy") ? -EBUSY : -EINVAL;
+		return strstr(err, "sequences busy") ? -EBUSY : -EINVAL;
 	release(q);
 	q->state = R_RUNNING;
 	s->st.started++;
@@ -283,7 +283,7 @@ void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 		st->active += s->tab[i].state == R_RUNNING;
 	st->queued = s->fcount;
 	st->queue_cap = s->queue_cap;
-	st->slots = s->e->n_slots;
+	st->slots = s->e->n_seqs;
 	pthread_mutex_unlock(&s->lock);
 	st->steps = atomic_load_explicit(&ctrl->steps, memory_order_relaxed);
 	st->step_rows = atomic_load_explicit(&ctrl->step_rows, memory_order_relaxed);

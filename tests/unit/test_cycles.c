@@ -26,6 +26,7 @@
 #include "rng.h"
 
 #include "krnl_cycles.h"
+#include "krnl_state.h"
 #include "krnl_mem.h"
 #include "krnl_embed_gather.h"
 #include "krnl_rmsnorm.h"
@@ -151,18 +152,19 @@ static void call(const struct krnl_call *k)
 			  U(GEMV_XSTRIDE), U(GEMV_YSTRIDE), U(GEMV_DT), U(GEMV_ACC));
 		break;
 	case KRNL_CONV1D_STEP:
-		krnl_conv1d_step(P(CONV_X), P(CONV_W), P(CONV_STATE), P(CONV_SLOTS), U(CONV_ROWS),
-				 U(CONV_CH), U(CONV_K), U(CONV_XSTRIDE));
+		krnl_conv1d_step(P(CONV_X), P(CONV_W), P(CONV_STATE), P(CONV_BLOCKS), U(CONV_ROWS),
+				 U(CONV_CH), U(CONV_K), U(CONV_XSTRIDE), U(CONV_NBLK));
 		break;
 	case KRNL_DELTANET_STEP:
 		krnl_deltanet_step(P(DN_QKV), P(DN_BA), P(DN_ALOG), P(DN_DTB), P(DN_STATE),
-				   P(DN_SLOTS), P(DN_OUT), U(DN_ROWS), U(DN_NK), U(DN_NV), U(DN_DK),
-				   U(DN_DV), U(DN_XSTRIDE));
+				   P(DN_BLOCKS), P(DN_OUT), U(DN_ROWS), U(DN_NK), U(DN_NV), U(DN_DK),
+				   U(DN_DV), U(DN_XSTRIDE), U(DN_NBLK));
 		break;
 	case KRNL_ATTN_DECODE:
 		krnl_attn_decode(P(AT_QG), P(AT_K), P(AT_V), P(AT_QNW), P(AT_KNW), P(AT_KC),
-				 P(AT_VC), P(AT_SLOTS), P(AT_POS), P(AT_ROPE), P(AT_OUT), U(AT_ROWS),
-				 U(AT_NH), U(AT_NKV), U(AT_HD), U(AT_RD), F(AT_EPS), U(AT_MAXCTX));
+				 P(AT_VC), P(AT_BLOCKS), P(AT_POS), P(AT_ROPE), P(AT_BT), P(AT_OUT),
+				 U(AT_ROWS), U(AT_NH), U(AT_NKV), U(AT_HD), U(AT_RD), F(AT_EPS),
+				 U(AT_TABW), U(AT_NPAGES), U(AT_NBLK));
 		break;
 	case KRNL_MOE_ROUTER:
 		krnl_moe_router(P(RT_LOGITS), P(RT_COUNT), P(RT_LIST), P(RT_LISTW), U(RT_ROWS),
@@ -440,20 +442,21 @@ static void test_beats_embed_conv(void **state)
 	{
 		uint32_t rows = 3, ch = 300, kk = 4, xs = 320, ns = 5;
 		uint64_t per = (uint64_t)ch * (kk - 1);
-		struct krnl_cycle_ctx ctx = { .slot = { 4, 0, 2 } };
+		struct krnl_cycle_ctx ctx = { .blk = { 4, 0, 2 } };
 		int32_t *sl;
 
 		r = run_new(KRNL_CONV1D_STEP);
 		port(r, CONV_X, beats(rows * xs * 4), ((rows - 1) * xs + ch) * 4);
 		port(r, CONV_W, beats(ch * kk * 4), ch * kk * 4);
 		port(r, CONV_STATE, beats(ns * per * 4), ns * per * 4);
-		sl = port(r, CONV_SLOTS, beats(rows * 4), rows * 4);
+		sl = port(r, CONV_BLOCKS, beats(rows * 4), rows * 4);
 		for (uint32_t i = 0; i < rows; i++)
-			sl[i] = (int32_t)ctx.slot[i];
+			sl[i] = (int32_t)ctx.blk[i];
 		r->k.arg[CONV_ROWS] = rows;
 		r->k.arg[CONV_CH] = ch;
 		r->k.arg[CONV_K] = kk;
 		r->k.arg[CONV_XSTRIDE] = xs;
+		r->k.arg[CONV_NBLK] = ns;
 		fails += metered("conv1d_step 3x300 k4", r, &ctx, &e);
 		free(r);
 		free_all();
@@ -473,7 +476,7 @@ static void test_beats_deltanet_attn(void **state)
 		uint32_t rows = 2, nk = 2, nv = 4, dk = 48, dv = 48, ns = 3;
 		uint32_t w = 2 * nk * dk + nv * dv, xs = w + 2 * nv * dv + 5;
 		uint64_t per = (uint64_t)nv * dk * dv;
-		struct krnl_cycle_ctx ctx = { .slot = { 2, 1 } };
+		struct krnl_cycle_ctx ctx = { .blk = { 2, 1 } };
 		int32_t *sl;
 
 		r = run_new(KRNL_DELTANET_STEP);
@@ -482,26 +485,27 @@ static void test_beats_deltanet_attn(void **state)
 		port(r, DN_ALOG, beats(nv * 4), nv * 4);
 		port(r, DN_DTB, beats(nv * 4), nv * 4);
 		port(r, DN_STATE, beats(ns * per * 4), ns * per * 4);
-		sl = port(r, DN_SLOTS, beats(rows * 4), rows * 4);
+		sl = port(r, DN_BLOCKS, beats(rows * 4), rows * 4);
 		port(r, DN_OUT, beats(rows * nv * dv * 4), rows * nv * dv * 4);
 		for (uint32_t i = 0; i < rows; i++)
-			sl[i] = (int32_t)ctx.slot[i];
+			sl[i] = (int32_t)ctx.blk[i];
 		r->k.arg[DN_ROWS] = rows;
 		r->k.arg[DN_NK] = nk;
 		r->k.arg[DN_NV] = nv;
 		r->k.arg[DN_DK] = dk;
 		r->k.arg[DN_DV] = dv;
 		r->k.arg[DN_XSTRIDE] = xs;
+		r->k.arg[DN_NBLK] = ns;
 		fails += metered("deltanet_step 2x(2/4 x 48)", r, &ctx, &e);
 		free(r);
 		free_all();
 	}
 	/* attn_decode: head dims on the beat (64) and off it (40) */
 	for (int i = 0; i < 2; i++) {
-		uint32_t rows = 3, nh = 4, nkv = 2, hd = i ? 40 : 64, rd = 16, mc = 24, ns = 4;
-		uint64_t per = (uint64_t)nkv * mc * hd;
-		struct krnl_cycle_ctx ctx = { .pos = { 11, 0, 23 }, .slot = { 3, 0, 1 } };
-		int32_t *sl, *ps;
+		uint32_t rows = 3, nh = 4, nkv = 2, hd = i ? 40 : 64, rd = 16, tabw = 2, ns = 4;
+		uint64_t per = krnl_kv_page(nkv, hd);	/* handle b's pages are all page b */
+		struct krnl_cycle_ctx ctx = { .pos = { 11, 0, 23 }, .blk = { 3, 0, 1 } };
+		int32_t *sl, *ps, *bt;
 		float *rope;
 		char what[64];
 
@@ -513,12 +517,15 @@ static void test_beats_deltanet_attn(void **state)
 		port(r, AT_KNW, beats(hd * 4), hd * 4);
 		port(r, AT_KC, beats(ns * per * 4), ns * per * 4);
 		port(r, AT_VC, beats(ns * per * 4), ns * per * 4);
-		sl = port(r, AT_SLOTS, beats(rows * 4), rows * 4);
+		sl = port(r, AT_BLOCKS, beats(rows * 4), rows * 4);
 		ps = port(r, AT_POS, beats(rows * 4), rows * 4);
 		rope = port(r, AT_ROPE, beats(rows * rd * 4), rows * rd * 4);
+		bt = port(r, AT_BT, beats(ns * tabw * 4), ns * tabw * 4);
+		for (uint32_t b = 0; b < ns * tabw; b++)
+			bt[b] = (int32_t)(b / tabw);
 		port(r, AT_OUT, beats(rows * nh * hd * 4), rows * nh * hd * 4);
 		for (uint32_t j = 0; j < rows; j++) {
-			sl[j] = (int32_t)ctx.slot[j];
+			sl[j] = (int32_t)ctx.blk[j];
 			ps[j] = (int32_t)ctx.pos[j];
 			for (uint32_t q = 0; q < rd / 2; q++) {
 				double a = ps[j] * pow(1e4, -2.0 * q / rd);
@@ -532,7 +539,9 @@ static void test_beats_deltanet_attn(void **state)
 		r->k.arg[AT_HD] = hd;
 		r->k.arg[AT_RD] = rd;
 		r->k.arg[AT_EPS] = krnl_f2u(EPS);
-		r->k.arg[AT_MAXCTX] = mc;
+		r->k.arg[AT_TABW] = tabw;
+		r->k.arg[AT_NPAGES] = ns;
+		r->k.arg[AT_NBLK] = ns;
 		snprintf(what, sizeof(what), "attn_decode hd %u pos 11,0,23", hd);
 		fails += metered(what, r, &ctx, &e);
 		free(r);
@@ -815,7 +824,7 @@ static void test_monotonic(void **state)
 	k.arg[AT_NKV] = 2;
 	k.arg[AT_HD] = 256;
 	k.arg[AT_RD] = 64;
-	k.arg[AT_MAXCTX] = 4096;
+	k.arg[AT_TABW] = 64;
 	{
 		struct krnl_cycle_ctx c0 = { 0 }, c1 = { .pos = { 100 } }, c2 = { .pos = { 1000 } };
 		struct krnl_cycle_ctx c2r = { .pos = { 1000, 1000 } };

@@ -37,6 +37,7 @@
 #include "krnl_conv1d_step.h"
 #include "krnl_deltanet_step.h"
 #include "krnl_attn_decode.h"
+#include "krnl_state.h"
 #include "krnl_moe_router.h"
 #include "krnl_expert_ffn.h"
 #include "krnl_lm_head_argmax.h"
@@ -679,7 +680,7 @@ static int run_conv(const void *vc, int perturb)
 		if (perturb && t == 0)
 			x[0] += 3.0f;
 		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(slots), (uint32_t)nr, (uint32_t)c->ch,
-				 (uint32_t)c->k, (uint32_t)c->xstride);
+				 (uint32_t)c->k, (uint32_t)c->xstride, (uint32_t)c->nslots);
 
 		fails += cmp_rel(ctx, "x out", x, c->xstride, want, nr, c->ch, TOL_F32);
 		fails += check_gaps(ctx, "x", x, nr, c->ch, c->xstride);
@@ -780,7 +781,7 @@ static int run_dn(const void *vc, int perturb)
 		fill_pattern(out, no);
 		krnl_deltanet_step(KW(qkv), KW(ba), KW(alog), KW(dtb), KW(st), KW(slots), KW(out),
 				   (uint32_t)nr, (uint32_t)c->nk, (uint32_t)c->nv, (uint32_t)c->dk,
-				   (uint32_t)c->dv, (uint32_t)xstride);
+				   (uint32_t)c->dv, (uint32_t)xstride, (uint32_t)c->nslots);
 
 		fails += cmp_rel(ctx, "out", out, (size_t)c->nv * c->dv, want, nr,
 				 (size_t)c->nv * c->dv, TOL_F32);
@@ -815,7 +816,8 @@ static int run_dn(const void *vc, int perturb)
 			slot1[0] = slots[r];
 			krnl_deltanet_step(KW(qkv1), KW(ba1), KW(alog), KW(dtb), KW(stb), KW(slot1),
 					   KW(outb), 1, (uint32_t)c->nk, (uint32_t)c->nv,
-					   (uint32_t)c->dk, (uint32_t)c->dv, (uint32_t)xstride);
+					   (uint32_t)c->dk, (uint32_t)c->dv, (uint32_t)xstride,
+					   (uint32_t)c->nslots);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * c->nv * c->dv,
 					  (size_t)c->nv * c->dv);
 		}
@@ -881,11 +883,14 @@ static int run_at(const void *vc, int perturb)
 	struct arena a = { .n = 0 };
 	struct rng g = { c->seed };
 	int qw = 2 * c->nh * c->hd, kw = c->nkv * c->hd, ow = c->nh * c->hd;
-	size_t csz = (size_t)c->nkv * c->maxctx * c->hd;	/* one slot's cache */
-	size_t nc = (size_t)c->nslots * csz;
+	size_t csz = (size_t)c->nkv * c->maxctx * c->hd;	/* one slot's reference history */
+	/* the kernel's cache is a pool of pages; each slot's block table names
+	 * its pages in a shuffled order, and a few pages belong to nobody */
+	int pps = (int)krnl_kv_pages((uint32_t)c->maxctx), npages = c->nslots * pps + 3;
+	size_t nc = (size_t)npages * krnl_kv_page((uint32_t)c->nkv, (uint32_t)c->hd);
 	float *qg, *k, *v, *qnw, *knw, *kc, *vc2, *kcb, *vcb, *ksnap, *vsnap;
 	float *out, *outb, *knew, *rope, *qg1, *k1, *v1, *rope1;
-	int32_t *slots, *pos, *len, *slot1, *pos1;
+	int32_t *slots, *pos, *len, *slot1, *pos1, *bt;
 	double *kh, *vh, *want, *kwant;
 	int fails = 0;
 	char ctx[192];
@@ -919,6 +924,15 @@ static int run_at(const void *vc, int perturb)
 	vh = gnew(&a, "ref v history", sizeof(*vh) * nc);
 	want = gnew(&a, "want", sizeof(*want) * (size_t)c->rows * ow);
 	kwant = gnew(&a, "want k entries", sizeof(*kwant) * (size_t)c->rows * kw);
+	bt = gnew(&a, "block tables", sizeof(*bt) * (size_t)c->nslots * pps);
+	for (int i = 0; i < c->nslots * pps; i++)
+		bt[i] = i + 3;
+	for (int i = c->nslots * pps - 1; i > 0; i--) {
+		int j = rng_below(&g, i + 1), t = bt[i];
+
+		bt[i] = bt[j];
+		bt[j] = t;
+	}
 	fill(&g, qnw, c->hd, -0.3, 0.5);
 	fill(&g, knw, c->hd, -0.3, 0.5);
 	memset(len, 0, sizeof(*len) * c->nslots);
@@ -960,17 +974,19 @@ static int run_at(const void *vc, int perturb)
 		memcpy(ksnap, kc, sizeof(*kc) * nc);
 		memcpy(vsnap, vc2, sizeof(*vc2) * nc);
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qnw), KW(knw), KW(kc), KW(vc2), KW(slots),
-				 KW(pos), KW(rope), KW(out), (uint32_t)nr, (uint32_t)c->nh,
+				 KW(pos), KW(rope), KW(bt), KW(out), (uint32_t)nr, (uint32_t)c->nh,
 				 (uint32_t)c->nkv, (uint32_t)c->hd, (uint32_t)c->rd, EPS_NORM,
-				 (uint32_t)c->maxctx);
+				 (uint32_t)pps, (uint32_t)npages, (uint32_t)c->nslots);
 
 		fails += cmp_rel(ctx, "out", out, ow, want, nr, ow, TOL_F32);
 		/* the new cache entries: normed+roped k, v copied as is; nothing
 		 * else in either cache moves */
 		for (int r = 0; r < nr; r++) {
 			for (int h = 0; h < c->nkv; h++) {
-				size_t at = (size_t)slots[r] * csz +
-					    ((size_t)h * c->maxctx + pos[r]) * c->hd;
+				size_t at = krnl_kv_at((uint32_t)bt[slots[r] * pps + pos[r] /
+								 (int)KRNL_KV_PAGE],
+						       (uint32_t)h, (uint32_t)pos[r], (uint32_t)c->nkv,
+						       (uint32_t)c->hd);
 
 				memcpy(knew + (size_t)r * kw + (size_t)h * c->hd, kc + at,
 				       sizeof(*kc) * c->hd);
@@ -994,9 +1010,10 @@ static int run_at(const void *vc, int perturb)
 			slot1[0] = slots[r];
 			pos1[0] = pos[r];
 			krnl_attn_decode(KW(qg1), KW(k1), KW(v1), KW(qnw), KW(knw), KW(kcb), KW(vcb),
-					 KW(slot1), KW(pos1), KW(rope1), KW(outb), 1,
+					 KW(slot1), KW(pos1), KW(rope1), KW(bt), KW(outb), 1,
 					 (uint32_t)c->nh, (uint32_t)c->nkv, (uint32_t)c->hd,
-					 (uint32_t)c->rd, EPS_NORM, (uint32_t)c->maxctx);
+					 (uint32_t)c->rd, EPS_NORM, (uint32_t)pps, (uint32_t)npages,
+					 (uint32_t)c->nslots);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * ow, ow);
 		}
 		if (nr == 1) {
@@ -1605,14 +1622,14 @@ static void test_meter(void **state)
 		mport(&m, CONV_X, x, sizeof(float) * ((R - 1) * XS + CH));
 		mport(&m, CONV_W, w, sizeof(float) * CH * K);
 		mport(&m, CONV_STATE, st, sizeof(float) * NS * per);
-		mport(&m, CONV_SLOTS, sl, sizeof(int32_t) * R);
+		mport(&m, CONV_BLOCKS, sl, sizeof(int32_t) * R);
 		krnl_meter_cur = &m;
-		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(sl), R, CH, K, XS);
+		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(sl), R, CH, K, XS, NS);
 		krnl_meter_cur = NULL;
 		fails += mwant(ctx, "x", &m, CONV_X, (uint64_t)R * CH / 16, (uint64_t)R * CH / 16);
 		fails += mwant(ctx, "w", &m, CONV_W, (uint64_t)CH * K / 16, 0);
 		fails += mwant(ctx, "state", &m, CONV_STATE, R * per / 16, R * per / 16);
-		fails += mwant(ctx, "slots", &m, CONV_SLOTS, 1, 0);
+		fails += mwant(ctx, "blocks", &m, CONV_BLOCKS, 1, 0);
 		fails += mnostray(ctx, &m);
 		arena_free(&a);
 	}
@@ -1643,26 +1660,26 @@ static void test_meter(void **state)
 		mport(&m, DN_ALOG, al, sizeof(float) * NV);
 		mport(&m, DN_DTB, dtb, sizeof(float) * NV);
 		mport(&m, DN_STATE, st, sizeof(float) * NS * per);
-		mport(&m, DN_SLOTS, sl, sizeof(int32_t) * R);
+		mport(&m, DN_BLOCKS, sl, sizeof(int32_t) * R);
 		mport(&m, DN_OUT, out, sizeof(float) * R * NV * DV);
 		krnl_meter_cur = &m;
 		krnl_deltanet_step(KW(qkv), KW(ba), KW(al), KW(dtb), KW(st), KW(sl), KW(out), R, NK,
-				   NV, DK, DV, XS);
+				   NV, DK, DV, XS, NS);
 		krnl_meter_cur = NULL;
 		fails += mwant(ctx, "qkv", &m, DN_QKV, (uint64_t)R * W / 16, 0);
 		fails += mwant(ctx, "ba", &m, DN_BA, BEATS(R * 2 * NV), 0);
 		fails += mwant(ctx, "a_log", &m, DN_ALOG, BEATS(NV), 0);
 		fails += mwant(ctx, "dt_bias", &m, DN_DTB, BEATS(NV), 0);
 		fails += mwant(ctx, "state", &m, DN_STATE, R * per / 16, R * per / 16);
-		fails += mwant(ctx, "slots", &m, DN_SLOTS, 1, 0);
+		fails += mwant(ctx, "blocks", &m, DN_BLOCKS, 1, 0);
 		fails += mwant(ctx, "out", &m, DN_OUT, 0, (uint64_t)R * NV * DV / 16);
 		fails += mnostray(ctx, &m);
 		arena_free(&a);
 	}
 	/* ---- attn_decode: each kv head's prefix read once for its whole group ---- */
 	{
-		enum { R = 2, NH = 8, NKV = 2, HD = 64, RD = 32, MC = 16, NS = 3 };
-		size_t per = (size_t)NKV * MC * HD;
+		enum { R = 2, NH = 8, NKV = 2, HD = 64, RD = 32, TABW = 2, NS = 3 };
+		size_t per = (size_t)TABW * krnl_kv_page(NKV, HD);	/* pages of one handle */
 		float *qg = gnew(&a, "qg", sizeof(float) * R * 2 * NH * HD);
 		float *k = gnew(&a, "k", sizeof(float) * R * NKV * HD);
 		float *v = gnew(&a, "v", sizeof(float) * R * NKV * HD);
@@ -1672,6 +1689,7 @@ static void test_meter(void **state)
 		float *vc = gnew(&a, "v cache", sizeof(float) * NS * per);
 		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
 		int32_t *ps = gnew(&a, "pos", sizeof(int32_t) * R);
+		int32_t *bt = gnew(&a, "block tables", sizeof(int32_t) * NS * TABW);
 		float *rope = gnew(&a, "rope", sizeof(float) * R * RD);
 		float *out = gnew(&a, "out", sizeof(float) * R * NH * HD);
 		const char *ctx = "meter attn_decode";
@@ -1685,8 +1703,10 @@ static void test_meter(void **state)
 		fill(&g, vc, NS * per, -1.0, 1.0);
 		sl[0] = 2;
 		sl[1] = 0;
-		ps[0] = 11;
+		ps[0] = 70;	/* its second page */
 		ps[1] = 4;
+		for (int i = 0; i < NS * TABW; i++)
+			bt[i] = NS * TABW - 1 - i;
 		for (int r = 0; r < R; r++)
 			rope_row(rope + (size_t)r * RD, ps[r], RD, 1e4);
 		mstart(&m);
@@ -1697,13 +1717,15 @@ static void test_meter(void **state)
 		mport(&m, AT_KNW, kn, sizeof(float) * HD);
 		mport(&m, AT_KC, kc, sizeof(float) * NS * per);
 		mport(&m, AT_VC, vc, sizeof(float) * NS * per);
-		mport(&m, AT_SLOTS, sl, sizeof(int32_t) * R);
+		mport(&m, AT_BLOCKS, sl, sizeof(int32_t) * R);
+		mport(&m, AT_BT, bt, sizeof(int32_t) * NS * TABW);
 		mport(&m, AT_POS, ps, sizeof(int32_t) * R);
 		mport(&m, AT_ROPE, rope, sizeof(float) * R * RD);
 		mport(&m, AT_OUT, out, sizeof(float) * R * NH * HD);
 		krnl_meter_cur = &m;
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc), KW(vc), KW(sl),
-				 KW(ps), KW(rope), KW(out), R, NH, NKV, HD, RD, EPS_NORM, MC);
+				 KW(ps), KW(rope), KW(bt), KW(out), R, NH, NKV, HD, RD, EPS_NORM, TABW,
+				 NS * TABW, NS);
 		krnl_meter_cur = NULL;
 		/* prefix 0..pos-1 of every kv head, once; the new entry only written */
 		uint64_t pre = (uint64_t)(ps[0] + ps[1]) * NKV * HD / 16;
@@ -1714,7 +1736,10 @@ static void test_meter(void **state)
 		fails += mwant(ctx, "k_norm", &m, AT_KNW, HD / 16, 0);
 		fails += mwant(ctx, "k cache", &m, AT_KC, pre, (uint64_t)R * NKV * HD / 16);
 		fails += mwant(ctx, "v cache", &m, AT_VC, pre, (uint64_t)R * NKV * HD / 16);
-		fails += mwant(ctx, "slots", &m, AT_SLOTS, 1, 0);
+		fails += mwant(ctx, "blocks", &m, AT_BLOCKS, 1, 0);
+		/* a table word for the new entry's page, and one per page of the
+		 * prefix per kv head: 1 + 2*2 and 1 + 2*1 */
+		fails += mwant(ctx, "bt", &m, AT_BT, 8, 0);
 		fails += mwant(ctx, "pos", &m, AT_POS, 1, 0);
 		fails += mwant(ctx, "rope", &m, AT_ROPE, (uint64_t)R * RD / 16, 0);
 		fails += mwant(ctx, "out", &m, AT_OUT, 0, (uint64_t)R * NH * HD / 16);

@@ -40,7 +40,8 @@ static void on_release(void *user)
 
 static struct nc_engine *open_tiny(void)
 {
-	struct nc_engine_opts o = { .model_dir = "assets/tiny-a" };
+	/* 16 live sequences: the queue in front of them fills */
+	struct nc_engine_opts o = { .model_dir = "assets/tiny-a", .seqs = 16 };
 	struct nc_engine *e = NULL;
 	char err[512];
 
@@ -68,7 +69,7 @@ static void prompt(int32_t *ids, int len, int k)
 		ids[i] = (k * 131 + i * 17 + 3) % 512;
 }
 
-/* More requests than slots: the extra ones queue and all finish with the same
+/* More requests than live sequences: the extra ones queue and all finish with the same
  * tokens as alone; past the queue, busy. */
 static void queue_and_busy(void **state)
 {
@@ -81,7 +82,7 @@ static void queue_and_busy(void **state)
 	char err[256];
 
 	assert_non_null(s);
-	assert_int_equal(e->n_slots + QCAP, N);
+	assert_int_equal(e->n_seqs + QCAP, N);
 	for (int k = 0; k <= N; k++) {
 		struct nc_sched_req q = { .ids = ids[k], .n_ids = LEN, .max_new = GEN,
 					  .on_event = on_ev, .release = on_release, .user = &r[k] };

@@ -126,7 +126,7 @@ void dp_card_info(const struct dp_card *c, struct dp_card_info *info)
 {
 	info->vocab = c->e->cfg.vocab;
 	info->ctx = c->e->ctrl->ctx_limit ? c->e->ctrl->ctx_limit : 4096;
-	info->slots = c->e->n_slots;
+	info->slots = c->e->n_seqs;
 	info->queue_cap = c->queue_cap;
 	info->max_stop = FW_MAX_STOP;
 	info->load_ns = c->e->load_ns;

@@ -1,0 +1,51 @@
+/* krnl_state.h — how sequence state lies in HBM, stated once for the kernels,
+ * the firmware's placement and the state pool.
+ *
+ * A sequence (or a snapshot of one) is a state handle b, 0 <= b < nblk:
+ *   - per Gated DeltaNet layer, a conv block and a delta-rule block:
+ *       conv  at element b * KRNL_CONV_BLOCK(ch, k)   laid out [ch][k-1]
+ *       delta at element b * KRNL_DN_BLOCK(nv, dk, dv) laid out [nv][dk][dv]
+ *   - one row of the block table, shared by every attention layer:
+ *       page of position t = bt[b * tabw + t / KRNL_KV_PAGE]
+ * Each attention layer has a K pool and a V pool of npages pages; page p holds
+ * KRNL_KV_PAGE positions of every kv head:
+ *       element ((p * nkv + g) * KRNL_KV_PAGE + t % KRNL_KV_PAGE) * hd of head g
+ * A page id names the same page in every attention layer, so one table serves
+ * them all.  All f32.
+ */
+#ifndef KRNL_STATE_H
+#define KRNL_STATE_H
+
+#include <stdint.h>
+
+#define KRNL_KV_PAGE 64u	/* positions per KV page */
+
+static inline uint64_t krnl_conv_block(uint32_t ch, uint32_t k)
+{
+	return (uint64_t)ch * (k - 1);
+}
+
+static inline uint64_t krnl_dn_block(uint32_t nv, uint32_t dk, uint32_t dv)
+{
+	return (uint64_t)nv * dk * dv;
+}
+
+/* Floats of one page of one kv pool (K or V of one layer). */
+static inline uint64_t krnl_kv_page(uint32_t nkv, uint32_t hd)
+{
+	return (uint64_t)nkv * KRNL_KV_PAGE * hd;
+}
+
+/* Element of position t (within its page pg) of kv head g. */
+static inline uint64_t krnl_kv_at(uint32_t pg, uint32_t g, uint32_t t, uint32_t nkv, uint32_t hd)
+{
+	return (((uint64_t)pg * nkv + g) * KRNL_KV_PAGE + t % KRNL_KV_PAGE) * hd;
+}
+
+/* Block-table entries for ctx positions. */
+static inline uint32_t krnl_kv_pages(uint32_t ctx)
+{
+	return (ctx + KRNL_KV_PAGE - 1) / KRNL_KV_PAGE;
+}
+
+#endif
