@@ -74,6 +74,9 @@ static int ack_value(struct fw *fw, const struct fw_cmd *c, int status, uint32_t
 	struct fw_res r = { .kind = FW_RES_ACK, .seq = c->seq, .status = status,
 			    .op = c->op, .tag = c->tag, .value = value };
 
+	if (c->op == FW_OP_SNAPSHOT && status == 0)
+		r.pos = fw->pool.snap[value].npos;
+
 	return post(fw, &r);
 }
 

@@ -486,7 +486,9 @@ static int size_pool(struct fw *fw)
 	}
 	memcpy(fw->bank_next, saved, sizeof(saved));
 	lo = tabw;
-	hi = FW_MAX_PAGES;
+	hi = ctrl->page_limit && ctrl->page_limit < FW_MAX_PAGES ? ctrl->page_limit : FW_MAX_PAGES;
+	if (hi < lo)
+		hi = lo;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo + 1) / 2;
 

@@ -433,9 +433,15 @@ int fw_pool_page(struct fw *fw, struct fw_seq *s, uint32_t pos)
 
 /* ---- prefix cache ---- */
 
+/* May s fill the cache (its prompt runs whole), and restore from it? */
 static int cache_on(const struct fw *fw, const struct fw_seq *s)
 {
-	return P->every && !(s->flags & (FW_SUB_NOCACHE | FW_SUB_LOGITS));
+	return P->every && !(s->flags & FW_SUB_NOCACHE);
+}
+
+static int cache_use(const struct fw *fw, const struct fw_seq *s)
+{
+	return cache_on(fw, s) && (!(s->flags & FW_SUB_LOGITS) || (s->flags & FW_SUB_CACHE));
 }
 
 static struct fw_snap *find(struct fw *fw, const uint64_t key[2], uint32_t npos)
@@ -461,7 +467,7 @@ int fw_prefix_restore(struct fw *fw, struct fw_seq *s, uint32_t *got)
 	int any = 0;
 
 	*got = 0;
-	if (!cache_on(fw, s))
+	if (!cache_use(fw, s))
 		return 0;
 	for (uint32_t i = 0; i < P->nblk && !any; i++)
 		any = P->snap[i].used && !P->snap[i].pinned;

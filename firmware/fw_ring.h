@@ -45,13 +45,17 @@ enum fw_op {
 	FW_OP_SUBMIT,		/* seq, n_prompt ids in its token buffer; ACK value: positions
 				   restored from the prefix cache */
 	FW_OP_CANCEL,		/* seq */
-	FW_OP_SNAPSHOT,		/* seq: keep its state at this step; ACK value: snapshot id */
+	FW_OP_SNAPSHOT,		/* seq: keep its state at this step; ACK value: snapshot id,
+				   ACK pos: the positions it holds */
 	FW_OP_ROLLBACK,		/* seq, arg = snapshot id: return to it (the snapshot stays) */
 	FW_OP_DROP,		/* arg = snapshot id: free it */
 };
 
 #define FW_SUB_LOGITS	0x1u	/* stream every position's logits (score) */
 #define FW_SUB_NOCACHE	0x2u	/* neither use nor fill the prefix cache */
+#define FW_SUB_CACHE	0x4u	/* with FW_SUB_LOGITS: restore from the prefix cache anyway
+				   (positions restored stream no logits; the ACK value says
+				   how many); without it a logits request runs every position */
 
 struct fw_cmd {
 	uint32_t op;		/* enum fw_op */
@@ -127,6 +131,8 @@ struct fw_ctrl {
 					   KRNL_KV_PAGE; 0: none), and at a prompt's last page */
 	uint32_t pad0;
 	uint64_t prefix_budget;		/* bytes the prefix cache may hold, 0: what the pool has */
+	uint32_t page_limit;		/* KV pages at most, 0: all that fit */
+	uint32_t pad1;
 
 	/* published by the firmware when CONFIGURE succeeds */
 	uint32_t n_seqs;		/* sequence ids 0..n_seqs-1 */

@@ -30,6 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "krnl_cycles.h"
+#include "krnl_state.h"
+#include "fw.h"
 #include "fw_board.h"
 #include "model/config.h"
 #include "model/engine.h"
@@ -95,15 +97,16 @@ static int step(const struct fw_model_cfg *c, uint32_t n)
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, 2 * nh * hd, h, 2 * nh * hd, c->dt_attn, 0);
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
-			RUN(KRNL_ATTN_DECODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, nh, nkv, hd,
-			    c->rope_dim, F(c->rms_eps), maxctx);
+			RUN(KRNL_ATTN_DECODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, nh, nkv, hd,
+			    c->rope_dim, F(c->rms_eps), krnl_kv_pages(maxctx), FW_MAX_PAGES,
+			    FW_MAX_BLOCKS);
 			RUN(KRNL_GEMV, 0, 0, 0, n, nh * hd, h, nh * hd, h, c->dt_attn, 1);
 		} else {
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, ch + nv * dv, h, proj_w, c->dt_attn, 0);
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, 2 * nv, h, 2 * nv, c->dt_attn, 0);
-			RUN(KRNL_CONV1D_STEP, 0, 0, 0, 0, n, ch, c->conv_k, proj_w);
+			RUN(KRNL_CONV1D_STEP, 0, 0, 0, 0, n, ch, c->conv_k, proj_w, FW_MAX_BLOCKS);
 			RUN(KRNL_DELTANET_STEP, 0, 0, 0, 0, 0, 0, 0, n, c->lin_nk, nv, c->lin_dk, dv,
-			    proj_w);
+			    proj_w, FW_MAX_BLOCKS);
 			RUN(KRNL_RMSNORM_GATED, 0, 0, 0, 0, n, nv, dv, proj_w, F(c->rms_eps));
 			RUN(KRNL_GEMV, 0, 0, 0, n, nv * dv, h, nv * dv, h, c->dt_attn, 1);
 		}

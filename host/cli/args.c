@@ -97,3 +97,32 @@ void nc_print_ids(const int32_t *ids, uint32_t n)
 		printf("%s%d", i ? "," : "", ids[i]);
 	printf("\n");
 }
+
+int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, size_t errlen)
+{
+	uint64_t mib;
+
+	switch (o) {
+	case 0x101:
+		if (nc_parse_u32(arg, 1, FW_MAX_SEQS, &eo->seqs))
+			return snprintf(err, errlen, "--seqs wants a number 1..%u", FW_MAX_SEQS), -1;
+		return 1;
+	case 0x102:
+		if (nc_parse_u32(arg, 1, UINT32_MAX, &eo->kv_pages))
+			return snprintf(err, errlen, "--kv-pages wants a number of pages"), -1;
+		return 1;
+	case 0x103:
+		if (nc_parse_u32(arg, 0, 1u << 20, &eo->prefix_every))
+			return snprintf(err, errlen, "--prefix-every wants positions 0..1048576"), -1;
+		if (eo->prefix_every == 0)
+			eo->prefix_every = NC_PREFIX_OFF;
+		return 1;
+	case 0x104:
+		if (nc_parse_u64(arg, 1, 1u << 30, &mib))
+			return snprintf(err, errlen, "--prefix-budget-mib wants MiB 1..2^30"), -1;
+		eo->prefix_budget = mib << 20;
+		return 1;
+	default:
+		return 0;
+	}
+}

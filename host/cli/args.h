@@ -4,6 +4,22 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "model/engine.h"
+
+/* Options of the card's state pool, shared by every command that opens a
+ * card: put NC_POOL_OPTS in the getopt_long table and hand each option to
+ * nc_pool_opt. */
+#define NC_POOL_OPTS \
+	{ "seqs", required_argument, 0, 0x101 }, \
+	{ "kv-pages", required_argument, 0, 0x102 }, \
+	{ "prefix-every", required_argument, 0, 0x103 }, \
+	{ "prefix-budget-mib", required_argument, 0, 0x104 }
+#define NC_POOL_USAGE "[--seqs N] [--kv-pages N] [--prefix-every N (0: no prefix cache)] " \
+		      "[--prefix-budget-mib M]"
+
+/* 1 if o is a pool option (its value parsed into eo), 0 if it is not one,
+ * -1 with the reason in err if its value is bad. */
+int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, size_t errlen);
 
 /* Parse "5,17,42" (decimal, non-negative, comma-separated, no empties) into a
  * malloc'd array.  0, or -1 with the reason in err. */

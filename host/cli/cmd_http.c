@@ -43,7 +43,8 @@ static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard http: %s (usage: nextcard http --model DIR [--port 8080] "
 		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
-		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N])\n", why);
+		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N] " NC_POOL_USAGE ")\n",
+		why);
 	return 2;
 }
 
@@ -76,8 +77,10 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "max-body", required_argument, 0, 'L' },
 		{ "name", required_argument, 0, 'N' },
 		{ "exit-after-ms", required_argument, 0, 'E' },
+		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
+	char err[160];
 	uint32_t v;
 	int o;
 
@@ -88,6 +91,12 @@ static int parse(int argc, char **argv, struct http_args *a)
 	opterr = 0;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int po = nc_pool_opt(o, optarg, &a->eo, err, sizeof(err));
+
+		if (po < 0)
+			return usage(err);
+		if (po)
+			continue;
 		switch (o) {
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'B': a->ho.bind = optarg; break;

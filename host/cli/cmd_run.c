@@ -29,7 +29,8 @@ struct run_args {
 static int usage(const char *cmd, const char *why)
 {
 	fprintf(stderr, "nextcard %s: %s (usage: nextcard %s --model DIR --ids 1,2,3 %s"
-		"[--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant int8|int4[:G]|SPEC] [--ctx N])\n",
+		"[--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant int8|int4[:G]|SPEC] [--ctx N] "
+		NC_POOL_USAGE ")\n",
 		cmd, why, cmd,
 		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] [--temperature T --top-k K --top-p P --seed S] "
 				     : "--logits-out FILE ");
@@ -54,6 +55,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		{ "top-k", required_argument, 0, 'K' },
 		{ "top-p", required_argument, 0, 'P' },
 		{ "seed", required_argument, 0, 'D' },
+		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
 	char err[256];
@@ -62,6 +64,12 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 	opterr = 0;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int po = nc_pool_opt(o, optarg, &a->eo, err, sizeof(err));
+
+		if (po < 0)
+			return usage(cmd, err);
+		if (po)
+			continue;
 		switch (o) {
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'c': a->eo.card = optarg; break;

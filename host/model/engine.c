@@ -316,6 +316,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	e->ctrl->prefix_every = o->prefix_every == NC_PREFIX_OFF ? 0 :
 				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
 	e->ctrl->prefix_budget = o->prefix_budget;
+	e->ctrl->page_limit = o->kv_pages;
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))

@@ -25,6 +25,8 @@ struct nc_engine_opts {
 	uint32_t prefix_every;	/* prefix-cache snapshot spacing in positions (rounded down to
 				   whole KV pages); 0: 256, NC_PREFIX_OFF: no prefix cache */
 	uint64_t prefix_budget;	/* bytes the prefix cache may hold; 0: what the pool has */
+	uint32_t kv_pages;	/* KV pages at most (one sequence's full context at least);
+				   0: all the card has room for */
 };
 
 #define NC_PREFIX_OFF UINT32_MAX

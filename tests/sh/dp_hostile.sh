@@ -26,7 +26,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print
 timeout 120 $NC serve -l 1 --no-pci --no-huge -m 256 --no-shconf --no-telemetry \
 	--log-level='*:warning' --file-prefix "nchostile$$" \
 	--vdev="net_pcap0,rx_pcap=$tmp/in.pcap,tx_pcap=$tmp/out.pcap" \
-	-- --model assets/tiny-a --ip 10.77.0.2 --exit-after-idle-ms 800 >"$tmp/serve.log" 2>&1
+	-- --model assets/tiny-a --seqs 16 --ip 10.77.0.2 --exit-after-idle-ms 800 >"$tmp/serve.log" 2>&1
 rc=$?
 log=$tmp/serve.log
 check "serve (ASan+UBSan) exits 0 by itself (rc=$rc)" [ "$rc" -eq 0 ]

@@ -49,7 +49,7 @@ check "token packet timestamps: tx after rx" bash -c "! grep 'nc TOKEN' '$d' | g
 check "retransmissions are the same tokens" bash -c "
 	grep ' nc TOKEN ' '$d' | sed 's/.*rid=\([^ ]*\) seq=\([0-9]*\) .*retrans=\([01]\) .*ids=\([0-9,]*\) .*/\1 \2 \4/' |
 	sort -u | awk '{k=\$1\" \"\$2; if (k in s && s[k]!=\$3) bad=1; s[k]=\$3} END{exit bad}'"
-check "PONG (16 slots, queue 64)" grep -q 'nc PONG rid=0x0 seq=77 dport=40002 retrans=0 client_ns=12345 slots_total=16 .* queue_max=64' "$d"
+check "PONG (256 sequences, queue 64)" grep -q 'nc PONG rid=0x0 seq=77 dport=40002 retrans=0 client_ns=12345 slots_total=256 .* queue_max=64' "$d"
 check "ERROR malformed (reserved field)" grep -q 'nc ERROR rid=0x2222 seq=0 dport=40003 retrans=0 code=malformed' "$d"
 check "ERROR unsupported version, max_version 1" grep -q 'nc ERROR rid=0x0 seq=0 dport=40004 retrans=0 code=unsupported version bad_type=1 max_version=1' "$d"
 check "ERROR text prompt without tokenizer" grep -q 'nc ERROR rid=0x5555 .*code=malformed .*msg="text prompts not supported"' "$d"

@@ -33,9 +33,10 @@ for tool in curl jq; do
 	command -v $tool >/dev/null || { echo "FAIL $tool is not installed (scripts/deps.sh core)"; exit 1; }
 done
 
-# --queue 0: 16 slots and no queue, so the 17th concurrent request is refused
+# --seqs 16 --queue 0: 16 live sequences and no queue, so the 17th concurrent
+# request is refused
 . tests/data/http/server.sh
-http_start "$tmp" --model $MODEL --queue 0 --max-tokens 1000 --max-body 65536 || exit 1
+http_start "$tmp" --model $MODEL --seqs 16 --queue 0 --max-tokens 1000 --max-body 65536 || exit 1
 ok "server up: $(cat "$tmp/server.out")"
 B=http://127.0.0.1:$port
 

@@ -83,12 +83,15 @@ static int open_engine(struct nc_engine **e, const struct nc_engine_opts *o,
 }
 
 int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
-		 const char *board, const char *quant, uint32_t ctx, uint32_t queue_cap,
+		 const char *board, const char *quant, uint32_t ctx,
+		 const struct nc_engine_opts *pool, uint32_t queue_cap,
 		 uint64_t keep_off, dp_card_event_fn fn, char *err, size_t errlen)
 {
 	struct nc_engine_opts o = { .model_dir = model_dir, .card = card,
 				    .board = board, .ctx_limit = ctx, .quant = quant,
-				    .verbose = 1 };
+				    .verbose = 1, .seqs = pool->seqs, .kv_pages = pool->kv_pages,
+				    .prefix_every = pool->prefix_every,
+				    .prefix_budget = pool->prefix_budget };
 	struct dp_card *c = calloc(1, sizeof(*c));
 
 	*out = NULL;

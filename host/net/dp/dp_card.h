@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct nc_engine_opts;
+
 /* Finish reasons, numbered as the wire's enum nc_finish. */
 enum { DP_FIN_STOP = 1, DP_FIN_LENGTH = 2, DP_FIN_CANCEL = 3, DP_FIN_ERROR = 4 };
 enum { DP_EV_TOKEN = 1, DP_EV_DONE, DP_EV_ERROR };
@@ -62,7 +64,8 @@ struct nc_metrics;
  * own threads must avoid (the polling lcores), as a bitmask (0: none).
  * Returns 0, or -1 with a one-line reason in err. */
 int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
-		 const char *board, const char *quant, uint32_t ctx, uint32_t queue_cap,
+		 const char *board, const char *quant, uint32_t ctx,
+		 const struct nc_engine_opts *pool, uint32_t queue_cap,
 		 uint64_t keep_off, dp_card_event_fn fn, char *err, size_t errlen);
 void dp_card_close(struct dp_card *c);
 void dp_card_info(const struct dp_card *c, struct dp_card_info *info);

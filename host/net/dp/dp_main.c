@@ -56,6 +56,7 @@ struct serve_opts {
 	uint32_t queue, ctx;
 	uint64_t idle_exit_ms, dead_ms;
 	uint32_t loss_ppm;
+	struct nc_engine_opts pool;	/* the state pool's options */
 };
 
 static int usage(const char *why)
@@ -63,7 +64,7 @@ static int usage(const char *why)
 	fprintf(stderr, "nextcard serve: %s (usage: nextcard serve [EAL args] -- --model DIR"
 		" [--port UDP] [--ip A.B.C.D] [--queue N] [--card emu|xrt[:N]] [--threads N] [--board DTB]"
 		" [--quant int8|int4[:G]|SPEC] [--ctx N] [--http-port P] [--exit-after-idle-ms MS] [--dead-ms MS]"
-		" [--inject-loss-pct N (tests: lose N%% of rx and tx frames)])\n", why);
+		" [--inject-loss-pct N (tests: lose N%% of rx and tx frames)] " NC_POOL_USAGE ")\n", why);
 	return 2;
 }
 
@@ -85,8 +86,10 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 		{ "dead-ms", required_argument, NULL, 'D' },
 		{ "inject-loss-pct", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
+		NC_POOL_OPTS,
 		{ NULL, 0, NULL, 0 },
 	};
+	char err[160];
 	struct in_addr a;
 	uint64_t v;
 	int c;
@@ -94,6 +97,12 @@ static int parse_args(int argc, char **argv, struct serve_opts *o)
 	opterr = 0;
 	optind = 0;	/* EAL used getopt before us: full reset */
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		int po = nc_pool_opt(c, optarg, &o->pool, err, sizeof(err));
+
+		if (po < 0)
+			return usage(err);
+		if (po)
+			continue;
 		switch (c) {
 		case 'm': o->model = optarg; break;
 		case 'c': o->card = optarg; break;
@@ -429,7 +438,8 @@ int cmd_serve(int argc, char **argv)
 		snprintf(emu_spec, sizeof(emu_spec), "emu:%ld", nc < 1 ? 1 : nc > 16 ? 16 : nc);
 		o.card = emu_spec;
 	}
-	if (dp_card_open(&d->card, o.model, o.card, o.board, o.quant, o.ctx, o.queue, lcore_mask(),
+	if (dp_card_open(&d->card, o.model, o.card, o.board, o.quant, o.ctx, &o.pool, o.queue,
+			 lcore_mask(),
 			 dp_card_event, err, sizeof(err))) {
 		fprintf(stderr, "nextcard serve: model %s: %s\n", o.model, err);
 		goto out;
