@@ -66,6 +66,7 @@ struct ev {
 	float logprob;
 	uint32_t finish;
 	uint64_t step_ns;
+	uint32_t cached;
 	int last;
 };
 
@@ -96,6 +97,7 @@ struct job {
 	uint32_t n_lp, cap_lp;
 	size_t dec_bytes;	/* bytes decoded so far (logprob text offsets) */
 	uint32_t completion;
+	uint32_t cached;	/* prompt tokens the card restored from its prefix cache */
 	const char *finish;	/* set when the request is over for the client */
 	const char *fail;	/* why it ended badly: card error, client gone, ... */
 	int counted;		/* outcome counted in the metrics */
@@ -239,6 +241,7 @@ static void on_event(void *user, const struct nc_sched_event *ev)
 		q->logprob = ev->logprob;
 		q->finish = ev->finish;
 		q->step_ns = ev->step_ns;
+		q->cached = ev->cached_tokens;
 		q->last = ev->last;
 	}
 	if (ev->kind == NC_EV_ERROR)
@@ -431,6 +434,7 @@ static int take(struct job *j, const struct ev *ev)
 		j->fail = j->card_err[0] ? j->card_err : "the card refused the request";
 		return 1;
 	}
+	j->cached = ev->cached;
 	if (ev->kind == NC_EV_TOKEN) {
 		j->completion++;
 		j->step_ns = ev->step_ns;
@@ -497,6 +501,7 @@ static void fill_result(const struct job *j, struct oai_result *r)
 	r->n_lp = j->n_lp;
 	r->prompt_tokens = j->n_ids;
 	r->completion_tokens = j->completion;
+	r->cached_tokens = j->cached;
 }
 
 /* ---- streaming -------------------------------------------------------- */

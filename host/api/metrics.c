@@ -89,7 +89,7 @@ size_t nc_metrics_render(const struct nc_metrics *m, const struct nc_sched_stats
 	counter(&o, "nextcard_http_requests_total", "Completion requests received over HTTP.", LD(m->http_requests));
 	counter(&o, "nextcard_requests_ok_total", "Requests that finished.", LD(m->requests_ok));
 	counter(&o, "nextcard_requests_error_total", "Requests refused or failed.", LD(m->requests_error));
-	counter(&o, "nextcard_requests_busy_total", "Requests refused because slots and queue were full.", LD(m->requests_busy));
+	counter(&o, "nextcard_requests_busy_total", "Requests refused because every sequence and the queue were full.", LD(m->requests_busy));
 	counter(&o, "nextcard_requests_cancelled_total", "Requests cancelled.", LD(m->requests_cancelled));
 	counter(&o, "nextcard_prompt_tokens_total", "Prompt tokens processed.", LD(m->prompt_tokens));
 	counter(&o, "nextcard_completion_tokens_total", "Tokens generated.", LD(m->completion_tokens));
@@ -103,13 +103,28 @@ size_t nc_metrics_render(const struct nc_metrics *m, const struct nc_sched_stats
 	hist(&o, "nextcard_overhead_seconds", "Per-token latency not spent computing on the card.", &m->overhead);
 	gauge(&o, "nextcard_hbm_bytes_per_token", "HBM bytes read per token step (last measured).", (double)LD(m->hbm_bytes_per_token));
 	if (st) {
-		gauge(&o, "nextcard_slots", "Batch slots on the card.", st->slots);
-		gauge(&o, "nextcard_slots_active", "Slots running a request.", st->active);
+		gauge(&o, "nextcard_slots", "Sequences the card keeps at once (live sequence ids).", st->slots);
+		gauge(&o, "nextcard_slots_active", "Sequences running a request.", st->active);
 		gauge(&o, "nextcard_queue_depth", "Requests waiting for a slot.", st->queued);
 		gauge(&o, "nextcard_queue_capacity", "Requests that may wait.", st->queue_cap);
 		counter(&o, "nextcard_card_steps_total", "Token steps run on the card.", st->steps);
 		counter(&o, "nextcard_card_step_rows_total", "Sequence rows over all steps.", st->step_rows);
 		gauge(&o, "nextcard_card_compute_seconds_total", "Card time spent in token steps.", (double)st->step_ns_total * 1e-9);
+		gauge(&o, "nextcard_pool_live_sequences", "Sequences holding card state.", st->live_seqs);
+		gauge(&o, "nextcard_pool_kv_pages", "KV pages in the card's pool.", st->pages);
+		gauge(&o, "nextcard_pool_kv_pages_free", "KV pages free.", st->pages_free);
+		gauge(&o, "nextcard_pool_kv_page_positions", "Positions per KV page.", st->page_pos);
+		gauge(&o, "nextcard_pool_state_blocks", "State handles (sequences + snapshots).", st->blocks);
+		gauge(&o, "nextcard_pool_state_blocks_free", "State handles free.", st->blocks_free);
+		gauge(&o, "nextcard_prefix_snapshots", "Snapshots held (prefix cache and rollback points).", st->snaps);
+		gauge(&o, "nextcard_prefix_cache_bytes", "Bytes the prefix cache holds.", (double)st->snap_bytes);
+		counter(&o, "nextcard_prefix_hits_total", "Requests that restored a cached prefix.", st->prefix_hits);
+		counter(&o, "nextcard_prefix_misses_total", "Requests that found no cached prefix.", st->prefix_misses);
+		counter(&o, "nextcard_prefix_tokens_total", "Prompt positions not recomputed thanks to the cache.", st->prefix_tokens);
+		counter(&o, "nextcard_prefix_stored_total", "Snapshots taken for the prefix cache.", st->prefix_stored);
+		counter(&o, "nextcard_prefix_evicted_total", "Prefix snapshots evicted (LRU).", st->prefix_evicted);
+		counter(&o, "nextcard_preempted_total", "Sequences whose state was dropped to free KV pages.", st->preempted);
+		counter(&o, "nextcard_preempt_replayed_positions_total", "Positions recomputed after preemption.", st->replayed);
 	}
 	return o.len;
 }

@@ -601,6 +601,9 @@ static void add_usage(cJSON *root, const struct oai_result *r)
 	cJSON_AddNumberToObject(u, "completion_tokens", r->completion_tokens);
 	cJSON_AddNumberToObject(u, "total_tokens",
 				(double)r->prompt_tokens + r->completion_tokens);
+	cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+	if (d)
+		cJSON_AddNumberToObject(d, "cached_tokens", r->cached_tokens);
 }
 
 static cJSON *build(const struct oai_result *r, int chunk)

@@ -100,6 +100,7 @@ struct oai_result {
 	int usage;		/* include usage */
 	int usage_only;		/* chunk: "choices":[] with usage (include_usage) */
 	uint32_t prompt_tokens, completion_tokens;
+	uint32_t cached_tokens;		/* of prompt_tokens, restored from the prefix cache */
 };
 
 /* Non-streamed response JSON, malloc'd. */

@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/cli.h"
 #include "model/engine.h"
+#include "model/sched.h"
 #include "model/image.h"
 #include "krnl_types.h"
 
@@ -247,6 +248,18 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	       " decode %.1f tokens/s; effective bandwidth %.2f GB/s\n", n_prompt, prefill_s,
 	       prefill_s > 0 ? n_prompt / prefill_s : 0.0, dec_s > 0 ? t / dec_s : 0.0,
 	       dec_s > 0 ? total / dec_s / 1e9 : 0.0);
+	{
+		struct nc_sched_stats ps = { 0 };
+
+		nc_engine_pool_stats(e, &ps);
+		printf("stats: state pool: %u KV pages of %u positions (%u free), %u state handles"
+		       " (%u free); prefix cache %u snapshots, %.1f MiB, hits %llu, misses %llu,"
+		       " positions restored %llu, evicted %llu; preempted %llu\n", ps.pages,
+		       ps.page_pos, ps.pages_free, ps.blocks, ps.blocks_free, ps.snaps,
+		       ps.snap_bytes / 1048576.0, (unsigned long long)ps.prefix_hits,
+		       (unsigned long long)ps.prefix_misses, (unsigned long long)ps.prefix_tokens,
+		       (unsigned long long)ps.prefix_evicted, (unsigned long long)ps.preempted);
+	}
 	if (b->st.cu_threads)
 		printf("stats: emulated card on %u CU thread%s, %.1f kernel calls per token split"
 		       " across them\n", b->st.cu_threads, b->st.cu_threads == 1 ? "" : "s",

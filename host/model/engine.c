@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include "model/config.h"
 #include "model/engine.h"
+#include "model/sched.h"
+#include "model/sched.h"
 #include "model/image.h"
 #include "model/quant.h"
 
@@ -430,6 +432,29 @@ int nc_engine_pool_op(struct nc_engine *e, uint32_t op, uint32_t seq, uint32_t a
 	if (op != FW_OP_SNAPSHOT && op != FW_OP_ROLLBACK && op != FW_OP_DROP)
 		return -1;
 	return post_cmd(e, &c);
+}
+
+void nc_engine_pool_stats(struct nc_engine *e, struct nc_sched_stats *st)
+{
+	struct fw_ctrl *c = e->ctrl;
+
+#define LD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
+	st->live_seqs = LD(live_seqs);
+	st->blocks = c->n_blocks;
+	st->blocks_free = LD(blocks_free);
+	st->pages = c->n_pages;
+	st->pages_free = LD(pages_free);
+	st->page_pos = c->page_pos;
+	st->snaps = LD(snaps);
+	st->snap_bytes = LD(snap_bytes);
+	st->prefix_hits = LD(prefix_hits);
+	st->prefix_misses = LD(prefix_misses);
+	st->prefix_tokens = LD(prefix_tokens);
+	st->prefix_stored = LD(prefix_stored);
+	st->prefix_evicted = LD(prefix_evicted);
+	st->preempted = LD(preempted);
+	st->replayed = LD(replayed);
+#undef LD
 }
 
 int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst)

@@ -96,6 +96,10 @@ struct nc_card_snap {
 };
 void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s);
 
+/* The card's state-pool gauges and counters into the pool fields of st. */
+struct nc_sched_stats;
+void nc_engine_pool_stats(struct nc_engine *e, struct nc_sched_stats *st);
+
 /* Copy logits row `row` (vocab floats) and hand the row back to the card.
  * Rows must be released in the order results name them. */
 int nc_engine_take_logits(struct nc_engine *e, uint32_t row, float *dst);

@@ -13,6 +13,7 @@ struct req {
 	uint64_t id;
 	uint32_t slot;
 	uint32_t generated;
+	uint32_t cached;	/* prompt positions the card restored from its prefix cache */
 	int cancel_sent;
 	struct nc_sched_req r;
 };
@@ -88,6 +89,7 @@ static void deliver(struct req *q, struct nc_sched_event *ev)
 	ev->id = q->id;
 	ev->prompt_tokens = q->r.n_ids;
 	ev->completion_tokens = q->generated;
+	ev->cached_tokens = q->cached;
 	if (q->r.on_event)
 		q->r.on_event(q->r.user, ev);
 	if (ev->last)
@@ -206,6 +208,8 @@ static void on_result(struct nc_sched *s, const struct fw_res *res, int *events)
 	if (!q || q->state != R_RUNNING)
 		return;
 	if (res->kind == FW_RES_ACK) {
+		if (res->op == FW_OP_SUBMIT && res->status == 0)
+			q->cached = res->value;
 		if (res->op != FW_OP_SUBMIT || res->status == 0)
 			return;
 		ev.kind = NC_EV_ERROR;
@@ -288,4 +292,5 @@ void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 	st->steps = atomic_load_explicit(&ctrl->steps, memory_order_relaxed);
 	st->step_rows = atomic_load_explicit(&ctrl->step_rows, memory_order_relaxed);
 	st->step_ns_total = atomic_load_explicit(&ctrl->step_ns_total, memory_order_relaxed);
+	nc_engine_pool_stats(s->e, st);
 }

@@ -30,6 +30,7 @@ struct nc_sched_event {
 	uint64_t step_ns;	/* card compute time of the step that made it */
 	uint32_t batch;		/* rows in that step */
 	uint32_t prompt_tokens, completion_tokens;
+	uint32_t cached_tokens;	/* prompt positions restored from the card's prefix cache */
 	const char *error;	/* NC_EV_ERROR */
 };
 
@@ -51,6 +52,10 @@ struct nc_sched_stats {
 	uint32_t active, queued, queue_cap, slots;
 	uint64_t submitted, started, completed, cancelled, refused_busy, errors;
 	uint64_t tokens, steps, step_rows, step_ns_total;
+	/* the card's state pool (firmware/fw_ring.h) */
+	uint32_t live_seqs, blocks, blocks_free, pages, pages_free, page_pos, snaps;
+	uint64_t snap_bytes, prefix_hits, prefix_misses, prefix_tokens, prefix_stored,
+		 prefix_evicted, preempted, replayed;
 };
 
 struct nc_sched;

@@ -137,6 +137,23 @@ check "chat stream: first delta has the role, usage chunk at the end" \
 	[ "$(sed -n '1s/^data: //p' "$tmp/raw" | jq -r '.choices[0].delta.role')" = assistant ] && \
 	[ "$(sed -n 's/^data: //p' "$tmp/raw" | grep -v DONE | tail -1 | jq -r '.usage.total_tokens > 0')" = true ]
 
+# --- prefix cache: two chats under one long system prompt; the second
+# restores the card's snapshot of the shared prefix (test_pool checks it says
+# the same as a cold run, bit for bit)
+sys=$(printf 'You are the oracle of the fortune cookies; answer in one line. %.0s' $(seq 24))
+pc() { jq -nc --arg s "$sys" --arg u "$1" '{model:"fortune-13m",messages:[{role:"system",content:$s},{role:"user",content:$u}],temperature:0,max_tokens:12}'; }
+post /v1/chat/completions "$(pc 'What does the future hold?')"
+c1=$(j .usage.prompt_tokens_details.cached_tokens); t1=$(j .usage.prompt_tokens)
+post /v1/chat/completions "$(pc 'Will it rain tomorrow?')"
+c2=$(j .usage.prompt_tokens_details.cached_tokens)
+check "prefix cache: second chat restored $c2 of $(j .usage.prompt_tokens) prompt tokens (first: $c1 of $t1)" \
+	[ "$c1" = 0 ] && [ "$t1" -gt 300 ] && [ "$c2" -ge 256 ]
+req GET /metrics
+check "prefix cache: counted in /metrics" [ "$(sed -n 's/^nextcard_prefix_hits_total //p' "$tmp/r")" -ge 1 ]
+post /v1/chat/completions "$(pc 'Will it rain tomorrow?' | jq -c '.messages[0].content |= "Note: " + .')"
+check "prefix cache: a different system prompt misses ($(j .usage.prompt_tokens_details.cached_tokens))" \
+	[ "$(j .usage.prompt_tokens_details.cached_tokens)" = 0 ]
+
 # --- seeded sampling
 seeded() { jq -nc --arg p "$p0" --argjson s "$1" '{model:"fortune-13m",prompt:$p,temperature:1,top_p:0.95,top_k:50,seed:$s,max_tokens:30}'; }
 post /v1/completions "$(seeded 42)"; a=$(j '.choices[0].text')

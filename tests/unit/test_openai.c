@@ -223,7 +223,8 @@ static void test_response_json(void **state)
 	struct oai_tok_lp lp[2] = { { "Hi", -0.5f, 0 }, { "!", -1.25f, 2 } };
 	struct oai_result r = { .kind = OAI_COMPLETION, .id = "cmpl-1", .created = 1700000000,
 				.model = "fortune-13m", .text = "Hi!\n\"q\"", .finish = "length",
-				.usage = 1, .prompt_tokens = 5, .completion_tokens = 2 };
+				.usage = 1, .prompt_tokens = 5, .completion_tokens = 2,
+				.cached_tokens = 3 };
 	char *s;
 	cJSON *j, *c, *u;
 
@@ -233,7 +234,7 @@ static void test_response_json(void **state)
 		"{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1700000000,"
 		"\"model\":\"fortune-13m\",\"choices\":[{\"index\":0,\"text\":\"Hi!\\n\\\"q\\\"\","
 		"\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":5,"
-		"\"completion_tokens\":2,\"total_tokens\":7}}");
+		"\"completion_tokens\":2,\"total_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":3}}}");
 	free(s);
 
 	r.kind = OAI_CHAT;
@@ -308,7 +309,7 @@ static void test_sse_chunks(void **state)
 	r.completion_tokens = 4;
 	s = oai_chunk_sse(&r);
 	assert_non_null(strstr(s, "\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
-				  "\"completion_tokens\":4,\"total_tokens\":7}"));
+				  "\"completion_tokens\":4,\"total_tokens\":7,\"prompt_tokens_details\":{\"cached_tokens\":0}}"));
 	free(s);
 
 	/* completions chunk: object text_completion, text field; newlines escaped */
