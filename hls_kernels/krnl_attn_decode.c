@@ -1,7 +1,8 @@
-/* krnl_attn_decode.c — gated attention decode over the KV cache.
- * One pass over each kv head's cache with a running max (online softmax) for
- * its whole query group, so no score buffer of context length is needed on
- * chip and no cache row is read twice. */
+/* krnl_attn_decode.c — gated attention decode over the paged KV cache.
+ * One pass over each kv head's pages with a running max (online softmax) for
+ * its whole query group: a page of keys and values comes on chip in one burst
+ * each and is folded in with one max per page, so no score buffer of context
+ * length is needed on chip and no cache row is read twice. */
 #include "krnl_common.h"
 #include "krnl_attn_decode.h"
 #include "krnl_state.h"
@@ -33,6 +34,62 @@ rope:
 			x[i] = t[i] * cs[i - half] + t[i - half] * sn[i - half];
 		else
 			x[i] = t[i];
+	}
+}
+
+/* One page of cached keys and values on chip (URAM under HLS). */
+KRNL_LOCAL float kp[KRNL_KV_PAGE * KRNL_MAX_HEAD_DIM], vp[KRNL_KV_PAGE * KRNL_MAX_HEAD_DIM];
+
+/* Fold positions [0, n) of a segment (keys kb, values vb: rows of hd) into the
+ * group's running max m, sum l and accumulators acc (online softmax).  One max
+ * per segment and head: the old sum and acc are rescaled once per page, and
+ * each score is exponentiated once. */
+static void fold(const float *q, const float *kb, const float *vb, uint32_t n,
+		 uint32_t group, uint32_t hd, float scale, float *m, float *l, float *acc)
+{
+	float s[KRNL_KV_PAGE];
+
+fold_head:
+	for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+		const float *qj = q + j * hd;
+		float *aj = acc + j * hd;
+		float mx = m[j], sum = 0.0f, corr;
+
+score:
+		for (uint32_t u = 0; u < n; u++) {
+#pragma HLS loop_tripcount max=64
+			s[u] = krnl_dot_f32(qj, kb + u * hd, hd) * scale;
+			mx = s[u] > mx ? s[u] : mx;
+		}
+		corr = expf(m[j] - mx);
+weight:
+		for (uint32_t u = 0; u < n; u++) {
+#pragma HLS loop_tripcount max=64
+#pragma HLS PIPELINE II=1
+			s[u] = expf(s[u] - mx);
+			sum += s[u];
+		}
+		l[j] = l[j] * corr + sum;
+		m[j] = mx;
+rescale:
+		for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+			aj[i] *= corr;
+		}
+mix:
+		for (uint32_t u = 0; u < n; u++) {
+#pragma HLS loop_tripcount max=64
+			const float *vu = vb + u * hd;
+			float e = s[u];
+mix_lane:
+			for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+				aj[i] += e * vu[i];
+			}
+		}
 	}
 }
 
@@ -80,9 +137,8 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 	float gt[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* the group's gates */
 	float qw1[KRNL_MAX_HEAD_DIM], kw1[KRNL_MAX_HEAD_DIM];
 	float kn[KRNL_MAX_HEAD_DIM], vn[KRNL_MAX_HEAD_DIM];	/* the new entry */
-	float kt[KRNL_MAX_HEAD_DIM], vt[KRNL_MAX_HEAD_DIM];	/* a cached one */
 	float rb[KRNL_MAX_HEAD_DIM];				/* cos | sin */
-	float m[ATT_MAX_GROUP], l[ATT_MAX_GROUP], sc[ATT_MAX_GROUP];
+	float m[ATT_MAX_GROUP], l[ATT_MAX_GROUP];
 	int32_t sl[KRNL_MAX_BATCH], ps[KRNL_MAX_BATCH];
 	uint32_t group = nh / nkv, gw = group * hd;
 	float scale = 1.0f / sqrtf((float)hd);
@@ -114,7 +170,6 @@ kv_head:
 		for (uint32_t g = 0; g < nkv; g++) {
 #pragma HLS loop_tripcount max=128
 			uint64_t at = krnl_kv_at(pnew, g, p, nkv, hd);
-			uint32_t pg = 0;
 			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
 
 			/* the new token's key and value: into the cache, and kept */
@@ -138,48 +193,19 @@ kv_head:
 #pragma HLS PIPELINE II=1
 				acc[i] = 0.0f;
 			}
-			/* positions 0..p-1 from the cache, once for the group; p from chip */
-ctx:
-			for (uint32_t t = 0; t <= p; t++) {
-#pragma HLS loop_tripcount max=1048576
-				if (t < p) {
-					uint64_t ct;
+			/* positions 0..p-1 from the cache a page at a time, each page
+			 * once for the group; p from chip */
+page:
+			for (uint32_t t0 = 0; t0 < p; t0 += KRNL_KV_PAGE) {
+#pragma HLS loop_tripcount max=16384
+				uint32_t n = p - t0 < KRNL_KV_PAGE ? p - t0 : KRNL_KV_PAGE;
+				uint64_t c0 = krnl_kv_at(page_of(bt, tab, t0, npages), g, t0, nkv, hd);
 
-					if (t % KRNL_KV_PAGE == 0)
-						pg = page_of(bt, tab, t, npages);
-					ct = krnl_kv_at(pg, g, t, nkv, hd);
-					krnl_rd_f32(kt, kc, ct, hd);
-					krnl_rd_f32(vt, vc, ct, hd);
-				} else {
-					for (uint32_t i = 0; i < hd; i++) {
-#pragma HLS loop_tripcount max=512
-#pragma HLS PIPELINE II=1
-						kt[i] = kn[i];
-						vt[i] = vn[i];
-					}
-				}
-score:
-				for (uint32_t j = 0; j < group; j++) {
-#pragma HLS loop_tripcount max=16
-					sc[j] = krnl_dot_f32(q + j * hd, kt, hd) * scale;
-				}
-mix:
-				for (uint32_t j = 0; j < group; j++) {
-#pragma HLS loop_tripcount max=16
-					float mn = sc[j] > m[j] ? sc[j] : m[j];
-					float corr = expf(m[j] - mn), e = expf(sc[j] - mn);
-					float *aj = acc + j * hd;
-
-					l[j] = l[j] * corr + e;
-					m[j] = mn;
-mix_lane:
-					for (uint32_t i = 0; i < hd; i++) {
-#pragma HLS loop_tripcount max=512
-#pragma HLS PIPELINE II=1
-						aj[i] = aj[i] * corr + e * vt[i];
-					}
-				}
+				krnl_rd_f32(kp, kc, c0, n * hd);
+				krnl_rd_f32(vp, vc, c0, n * hd);
+				fold(q, kp, vp, n, group, hd, scale, m, l, acc);
 			}
+			fold(q, kn, vn, 1, group, hd, scale, m, l, acc);
 			/* out = acc / l * sigmoid(gate), the group's heads in one burst */
 			for (uint32_t j = 0; j < group; j++) {
 #pragma HLS loop_tripcount max=16

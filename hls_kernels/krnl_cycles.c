@@ -358,7 +358,7 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
 	uint32_t rdim = U(AT_RD), tabw = U(AT_TABW);
 	uint32_t group, gw;
-	uint64_t cy = KRNL_CY_START, ctx_t, mix;
+	uint64_t cy = KRNL_CY_START;
 
 	if (rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > ATT_MAX_GROUP ||
 	    hd > KRNL_MAX_HEAD_DIM)
@@ -368,12 +368,15 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 	cy += rd(o, AT_BLOCKS, 0, rows) + rd(o, AT_POS, 0, rows);
 	cy += rd(o, AT_QNW, 0, hd) + rd(o, AT_KNW, 0, hd);
 	cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_MEM);	/* 1 + w */
-	/* one position of ctx, but for the reads of its cache entry:
-	 * score: q . k per head; mix: online softmax, acc = acc corr + e v */
-	mix = KRNL_CY_FCMP + KRNL_CY_FADD + KRNL_CY_FEXP + KRNL_CY_FMUL + KRNL_CY_FADD +
-	      pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_FMUL + KRNL_CY_FADD + KRNL_CY_MEM) +
-	      KRNL_CY_LOOP;
-	ctx_t = group * (dot(hd) + KRNL_CY_FMUL + KRNL_CY_LOOP) + group * mix + KRNL_CY_LOOP;
+	/* fold() of a segment of n positions, per head: n scores (a dot each)
+	 * and their max, n exponentials summed, the old acc rescaled once, then
+	 * n weighted rows of v added lane by lane */
+#define FOLD(n) (group * (KRNL_CY_FEXP + KRNL_CY_FMUL + \
+			  (n) * (dot(hd) + KRNL_CY_FMUL + KRNL_CY_FCMP + KRNL_CY_LOOP) + \
+			  pipe((n), KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_FEXP + KRNL_CY_FADD) + \
+			  pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_MEM) + \
+			  (n) * (pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_FADD + KRNL_CY_MEM) + \
+				 KRNL_CY_LOOP) + KRNL_CY_LOOP))
 	for (uint32_t r = 0; r < rows; r++) {	/* row */
 		uint64_t p = ctx->pos[r];
 		uint32_t pg = ctx->blk[r];
@@ -392,24 +395,17 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 			cy += rd(o, AT_QG, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
 			cy += group * (norm_rope(hd) + KRNL_CY_LOOP);
 			cy += pipe(gw, KRNL_CY_MEM);		/* acc = 0 */
-			/* ctx: t < p from the cache (a block-table word at each
-			 * page), t = p from chip */
-			for (uint64_t t = 0; t < p; t += KRNL_KV_PAGE)
-				cy += rd(o, AT_BT, tab + t / KRNL_KV_PAGE, 1);
-			if (hd % KRNL_F32_PER_BEAT == 0) {
-				uint64_t b = hd / KRNL_F32_PER_BEAT;
+			/* page: t < p from the cache a page at a time (a block-table
+			 * word, a burst of keys, one of values), t = p from chip */
+			for (uint64_t t0 = 0; t0 < p; t0 += KRNL_KV_PAGE) {
+				uint64_t n = p - t0 < KRNL_KV_PAGE ? p - t0 : KRNL_KV_PAGE;
+				uint64_t c0 = krnl_kv_at(pg, g, (uint32_t)t0, nkv, hd);
 
-				o->port_beats[AT_KC][0] += p * b;
-				o->port_beats[AT_VC][0] += p * b;
-				cy += p * (2 * pipe(b, CY_RD) + ctx_t);
-			} else {
-				for (uint64_t t = 0; t < p; t++) {
-					uint64_t ct = krnl_kv_at(pg, g, (uint32_t)t, nkv, hd);
-
-					cy += rd(o, AT_KC, ct, hd) + rd(o, AT_VC, ct, hd) + ctx_t;
-				}
+				cy += rd(o, AT_BT, tab + t0 / KRNL_KV_PAGE, 1);
+				cy += rd(o, AT_KC, c0, n * hd) + rd(o, AT_VC, c0, n * hd);
+				cy += FOLD(n) + KRNL_CY_LOOP;
 			}
-			cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_MEM) + ctx_t;	/* t = p */
+			cy += FOLD(1);
 			/* gate: out = acc / l * sigmoid(gate) */
 			cy += group * (KRNL_CY_FDIV +
 				       pipe(hd, KRNL_CY_MEM + CY_SIGMOID + KRNL_CY_FMUL + KRNL_CY_MEM) +
@@ -419,6 +415,7 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 		}
 		cy += KRNL_CY_LOOP;
 	}
+#undef FOLD
 	finish(o, cy);
 	return 0;
 }

@@ -64,7 +64,7 @@ static void layer_map(const struct fw_model_cfg *c)
 }
 
 static int placement(const char *dir, const char *card, const char *board,
-		     const struct fw_model_cfg *cfg)
+		     const struct fw_model_cfg *cfg, const struct nc_engine_opts *eo)
 {
 	struct shim_card *sc;
 	struct fw_ctrl *ctrl;
@@ -81,7 +81,9 @@ static int placement(const char *dir, const char *card, const char *board,
 	}
 	ctrl = shim_ctrl(sc);
 	ctrl->cfg = *cfg;
-	ctrl->ctx_limit = cfg->max_ctx < 4096 ? cfg->max_ctx : 4096;
+	ctrl->ctx_limit = eo->ctx_limit ? eo->ctx_limit : cfg->max_ctx < 4096 ? cfg->max_ctx : 4096;
+	ctrl->seq_limit = eo->seqs;
+	ctrl->page_limit = eo->kv_pages;
 	ctrl->cmd[0] = c;
 	atomic_store(&ctrl->cmd_head, 1);
 	shim_kick(sc);
@@ -139,9 +141,12 @@ int cmd_info(int argc, char **argv)
 		{ "card", required_argument, 0, 'c' },
 		{ "board", required_argument, 0, 'b' },
 		{ "quant", required_argument, 0, 'Q' },
+		{ "ctx", required_argument, 0, 'x' },
+		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
 	const char *dir = NULL, *card = "emu", *board = NULL, *quant = NULL;
+	struct nc_engine_opts eo = { 0 };
 	struct nc_quant_plan plan;
 	struct fw_model_cfg cfg;
 	struct counts n;
@@ -151,8 +156,18 @@ int cmd_info(int argc, char **argv)
 	opterr = 0;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		int po = nc_pool_opt(o, optarg, &eo, err, sizeof(err));
+
+		if (po < 0) {
+			fprintf(stderr, "nextcard info: %s\n", err);
+			return 2;
+		}
+		if (po)
+			continue;
 		if (o == 'm')
 			dir = optarg;
+		else if (o == 'x' && !nc_parse_u32(optarg, 1, 1u << 20, &eo.ctx_limit))
+			;
 		else if (o == 'c')
 			card = optarg;
 		else if (o == 'b')
@@ -160,12 +175,12 @@ int cmd_info(int argc, char **argv)
 		else if (o == 'Q')
 			quant = optarg;
 		else {
-			fprintf(stderr, "nextcard info: unknown or incomplete option (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC])\n");
+			fprintf(stderr, "nextcard info: unknown or incomplete option (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC] [--ctx N] " NC_POOL_USAGE ")\n");
 			return 2;
 		}
 	}
 	if (!dir || optind < argc) {
-		fprintf(stderr, "nextcard info: --model DIR is required (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC])\n");
+		fprintf(stderr, "nextcard info: --model DIR is required (usage: nextcard info --model DIR [--card emu] [--board DTB] [--quant SPEC] [--ctx N] " NC_POOL_USAGE ")\n");
 		return 2;
 	}
 	if (nc_config_load(dir, &cfg, err, sizeof(err))) {
@@ -202,5 +217,5 @@ int cmd_info(int argc, char **argv)
 	printf("  embed %.0f, lm_head %.0f, deltanet %.0f, attention %.0f, router %.0f,"
 	       " experts %.0f, shared %.0f, norms %.0f\n", n.embed, n.head, n.lin, n.attn,
 	       n.router, n.experts, n.shared, n.norms);
-	return placement(dir, card, board, &cfg);
+	return placement(dir, card, board, &cfg, &eo);
 }
