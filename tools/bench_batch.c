@@ -1,5 +1,6 @@
 /* bench_batch.c — what batching buys on the card: the same decode work run
- * with 1, 2, 4, 8 and 16 sequences per step, side by side in one run.
+ * with 1, 2, 4, 8, 16, 32 and 64 concurrent sequences, side by side in one
+ * run (a step takes up to 64 rows, in kernel calls of 16).
  *
  *   build/tools/bench_batch [--model DIR] [--steps N]
  *
@@ -84,8 +85,8 @@ static int run(struct nc_engine *e, uint32_t b, uint32_t steps, struct row *out)
 int main(int argc, char **argv)
 {
 	struct nc_engine_opts o = { .model_dir = "assets/fortune-13m", .ctx_limit = 512 };
-	static const uint32_t sizes[] = { 1, 2, 4, 8, 16 };
-	struct row rows[5];
+	static const uint32_t sizes[] = { 1, 2, 4, 8, 16, 32, 64 };
+	struct row rows[7];
 	uint32_t steps = 32;
 	struct nc_engine *e;
 	char err[512];
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("model %s, %u decode tokens per sequence, emulated card\n", o.model_dir, steps);
-	printf("%5s %12s %12s %14s %14s %16s %10s %10s\n", "batch", "ms/step", "tokens/s",
+	printf("%5s %12s %12s %14s %14s %16s %10s %10s\n", "seqs", "ms/token", "tokens/s",
 	       "HBM B/step", "HBM B/token", "expert B/token", "tok/s x", "B/tok x");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (run(e, sizes[i], steps, &rows[i])) {

@@ -243,38 +243,6 @@ static int check(const char *dir, const char *quant, uint32_t n)
 	return bad ? -1 : 0;
 }
 
-static int load(const char *path, struct fw_model_cfg *c, char *err, size_t errlen)
-{
-	size_t len = strlen(path);
-	FILE *f;
-	char *buf;
-	long n;
-	int rc;
-
-	if (len < 5 || strcmp(path + len - 5, ".json"))
-		return nc_config_load(path, c, err, errlen);
-	f = fopen(path, "rb");
-	if (!f || fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || n > NC_CONFIG_MAX_BYTES ||
-	    fseek(f, 0, SEEK_SET)) {
-		snprintf(err, errlen, "%s: cannot read", path);
-		if (f)
-			fclose(f);
-		return -1;
-	}
-	buf = malloc((size_t)n + 1);
-	if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		snprintf(err, errlen, "%s: cannot read", path);
-		free(buf);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	buf[n] = 0;
-	rc = nc_config_parse(buf, (size_t)n, c, err, errlen);
-	free(buf);
-	return rc;
-}
-
 static void usage(void)
 {
 	fprintf(stderr, "usage: cycles [--model DIR|config.json] [--quant SPEC] [--rows N] "
@@ -314,7 +282,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cycles: --rows: 1..%u\n", KRNL_MAX_BATCH);
 		return 2;
 	}
-	if (load(model, &c, err, sizeof(err))) {
+	if (nc_config_load_path(model, &c, err, sizeof(err))) {
 		fprintf(stderr, "cycles: %s: %s\n", model, err);
 		return 1;
 	}

@@ -32,6 +32,8 @@ int nc_config_parse(const char *json, size_t len, struct fw_model_cfg *cfg,
 		    char *err, size_t errlen);
 int nc_config_load(const char *dir, struct fw_model_cfg *cfg, char *err,
 		   size_t errlen);	/* reads DIR/config.json */
+/* A model directory (its config.json) or a path ending in .json itself. */
+int nc_config_load_path(const char *path, struct fw_model_cfg *cfg, char *err, size_t errlen);
 const char *nc_config_strerror(int err);
 
 #endif
