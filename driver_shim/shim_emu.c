@@ -571,7 +571,8 @@ static int run_attn(struct port *p, const struct krnl_call *k)
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
 	uint32_t rd = U(AT_RD), tabw = U(AT_TABW), npages = U(AT_NPAGES), nblk = U(AT_NBLK);
-	uint64_t pool = krnl_kv_page(nkv, hd) * 4 * npages;
+	uint32_t kvdt = U(AT_KVDT);
+	uint64_t pool = krnl_kv_page(nkv, hd) * krnl_kv_es(kvdt) * npages;
 	void *qg = port(p, AT_QG, (uint64_t)rows * 2 * nh * hd * 4);
 	void *kk = port(p, AT_K, (uint64_t)rows * nkv * hd * 4);
 	void *vv = port(p, AT_V, (uint64_t)rows * nkv * hd * 4);
@@ -588,13 +589,14 @@ static int run_attn(struct port *p, const struct krnl_call *k)
 
 	if (p->bad || rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > 16 ||
 	    nh > KRNL_MAX_HEADS || nkv > nh || hd > KRNL_MAX_HEAD_DIM || rd > hd || rd % 2 ||
-	    !npages || (uint64_t)tabw * KRNL_KV_PAGE > KRNL_MAX_CTX || !handles_ok(sv, rows, nblk))
+	    !npages || (uint64_t)tabw * KRNL_KV_PAGE > KRNL_MAX_CTX || !handles_ok(sv, rows, nblk) ||
+	    (kvdt != KRNL_FMT_F32 && kvdt != KRNL_FMT_BF16) || (kvdt == KRNL_FMT_BF16 && hd % 2))
 		return -1;
 	for (uint32_t r = 0; r < rows; r++)
 		if (pos[r] < 0 || (uint32_t)pos[r] >= tabw * KRNL_KV_PAGE)
 			return -1;
 	krnl_attn_decode(qg, kk, vv, qn, kn, kc, vc, sv, pv, rope, bt, out, rows, nh, nkv, hd,
-			 rd, FL(AT_EPS), tabw, npages, nblk);
+			 rd, FL(AT_EPS), tabw, npages, nblk, kvdt);
 	return 0;
 }
 

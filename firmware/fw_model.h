@@ -48,6 +48,7 @@ struct fw_model_cfg {
 	uint32_t dt_shared;	/* shared expert */
 	uint32_t dt_head;	/* lm_head and token embedding */
 	uint32_t dt_router;	/* mlp.gate: never quantized (routes flip easily) */
+	uint32_t dt_kv;		/* KV cache pages: KRNL_FMT_F32 or KRNL_FMT_BF16 */
 };
 
 #endif

@@ -291,6 +291,8 @@ static int check_cfg(struct fw *fw)
 	CHECK(c->n_heads <= KRNL_MAX_HEADS && c->head_dim && c->head_dim <= KRNL_MAX_HEAD_DIM, "attention head_dim %u too large", c->head_dim);
 	CHECK(c->n_heads * c->head_dim <= KRNL_MAX_HIDDEN, "attention width %u too wide", c->n_heads * c->head_dim);
 	CHECK(c->rope_dim % 2 == 0 && c->rope_dim <= c->head_dim, "rotary dims %u invalid", c->rope_dim);
+	CHECK(c->dt_kv == KRNL_FMT_F32 || (c->dt_kv == KRNL_FMT_BF16 && c->head_dim % 2 == 0),
+	      "KV format %u not f32, or bf16 with an even head_dim", c->dt_kv);
 	CHECK(c->n_experts >= 1 && c->n_experts <= KRNL_MAX_EXPERTS, "num_experts %u exceeds %u", c->n_experts, KRNL_MAX_EXPERTS);
 	CHECK(c->top_k >= 1 && c->top_k <= c->n_experts && c->top_k <= KRNL_MAX_TOPK, "num_experts_per_tok %u invalid", c->top_k);
 	CHECK(c->moe_inter >= 1 && c->moe_inter <= KRNL_MAX_INTER, "moe_intermediate_size %u exceeds %u", c->moe_inter, KRNL_MAX_INTER);
@@ -425,7 +427,7 @@ static int place_pool(struct fw *fw, uint32_t nblk, uint32_t npages)
 	const struct fw_model_cfg *c = &fw->cfg;
 	uint64_t saved[FW_MAX_BANKS], conv = krnl_conv_block(fw->lin_ch, c->conv_k) * 4;
 	uint64_t dn = krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv) * 4;
-	uint64_t pg = krnl_kv_page(c->n_kv_heads, c->head_dim) * 4;
+	uint64_t pg = krnl_kv_page(c->n_kv_heads, c->head_dim) * krnl_kv_es(c->dt_kv);
 	uint32_t tabw = krnl_kv_pages(fw->ctx);
 	int rc = 0;
 
@@ -469,7 +471,7 @@ static int size_pool(struct fw *fw)
 			blk += (krnl_conv_block(fw->lin_ch, c->conv_k) +
 				krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv)) * 4;
 		else
-			page += 2 * krnl_kv_page(c->n_kv_heads, c->head_dim) * 4;
+			page += 2 * krnl_kv_page(c->n_kv_heads, c->head_dim) * krnl_kv_es(c->dt_kv);
 	}
 	nblk = 2 * fw->n_seqs < FW_MAX_BLOCKS ? 2 * fw->n_seqs : FW_MAX_BLOCKS;
 	while (nblk > 2 && (uint64_t)nblk * (blk + tabw * 4ull) > left / 2)

@@ -234,7 +234,7 @@ static int state_set(struct fw *fw, uint32_t dst, uint32_t src)
 static int page_copy(struct fw *fw, uint32_t dst, uint32_t src)
 {
 	const struct fw_model_cfg *c = &fw->cfg;
-	uint64_t pb = krnl_kv_page(c->n_kv_heads, c->head_dim) * 4;
+	uint64_t pb = krnl_kv_page(c->n_kv_heads, c->head_dim) * krnl_kv_es(c->dt_kv);
 	int rc = 0;
 
 	for (uint32_t l = 0; l < c->n_layers; l++) {

@@ -108,7 +108,7 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 		      krnl_word *vc, const krnl_word *blocks, const krnl_word *pos,
 		      const krnl_word *rope, const krnl_word *bt, krnl_word *out, uint32_t rows,
 		      uint32_t nh, uint32_t nkv, uint32_t hd, uint32_t rd, float eps,
-		      uint32_t tabw, uint32_t npages, uint32_t nblk)
+		      uint32_t tabw, uint32_t npages, uint32_t nblk, uint32_t kvdt)
 {
 #pragma HLS INTERFACE m_axi port=qg bundle=gmem0
 #pragma HLS INTERFACE m_axi port=k bundle=gmem1
@@ -131,6 +131,7 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 #pragma HLS INTERFACE s_axilite port=tabw
 #pragma HLS INTERFACE s_axilite port=npages
 #pragma HLS INTERFACE s_axilite port=nblk
+#pragma HLS INTERFACE s_axilite port=kvdt
 #pragma HLS INTERFACE s_axilite port=return
 	float q[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* the group's queries */
 	float acc[ATT_MAX_GROUP * KRNL_MAX_HEAD_DIM];	/* then its outputs */
@@ -176,8 +177,20 @@ kv_head:
 			krnl_rd_f32(kn, k, kvo, hd);
 			krnl_rd_f32(vn, v, kvo, hd);
 			norm_rope(kn, kw1, hd, rd, eps, cs, sn);
-			krnl_wr_f32(kc, at, kn, hd);
-			krnl_wr_f32(vc, at, vn, hd);
+			if (kvdt == KRNL_FMT_BF16) {
+				/* stored rounded, and used as stored, as later tokens will */
+				krnl_wr_bf16(kc, at, kn, hd);
+				krnl_wr_bf16(vc, at, vn, hd);
+				for (uint32_t i = 0; i < hd; i++) {
+#pragma HLS loop_tripcount max=512
+#pragma HLS PIPELINE II=1
+					kn[i] = krnl_bf16_f32(krnl_f32_bf16(kn[i]));
+					vn[i] = krnl_bf16_f32(krnl_f32_bf16(vn[i]));
+				}
+			} else {
+				krnl_wr_f32(kc, at, kn, hd);
+				krnl_wr_f32(vc, at, vn, hd);
+			}
 
 			/* the group's queries and gates */
 			krnl_rd_f32(q, qg, qrow + (uint64_t)g * gw, gw);
@@ -201,8 +214,13 @@ page:
 				uint32_t n = p - t0 < KRNL_KV_PAGE ? p - t0 : KRNL_KV_PAGE;
 				uint64_t c0 = krnl_kv_at(page_of(bt, tab, t0, npages), g, t0, nkv, hd);
 
-				krnl_rd_f32(kp, kc, c0, n * hd);
-				krnl_rd_f32(vp, vc, c0, n * hd);
+				if (kvdt == KRNL_FMT_BF16) {
+					krnl_rd_bf16(kp, kc, c0, n * hd);
+					krnl_rd_bf16(vp, vc, c0, n * hd);
+				} else {
+					krnl_rd_f32(kp, kc, c0, n * hd);
+					krnl_rd_f32(vp, vc, c0, n * hd);
+				}
 				fold(q, kp, vp, n, group, hd, scale, m, l, acc);
 			}
 			fold(q, kn, vn, 1, group, hd, scale, m, l, acc);

@@ -6,7 +6,9 @@
  *   qg row r (at element r*2*nh*hd): [query (nh*hd) | gate (nh*hd)]
  *     (q_proj rows regrouped at load)
  *   k, v row r (at element r*nkv*hd): [nkv*hd];  qnw, knw: zero-centred RMSNorm weights [hd]
- *   kc, vc: this layer's K and V page pools of npages pages (krnl_state.h)
+ *   kc, vc: this layer's K and V page pools of npages pages (krnl_state.h), of
+ *     f32 or, with kvdt = KRNL_FMT_BF16, bf16 elements (hd even); a bf16 entry
+ *     is rounded as it is written and the new token attends to it rounded
  *   blocks, pos: [rows] int32; blocks[r] is the row's state handle (< nblk), whose
  *     block-table row bt[blocks[r]*tabw ..] names the page of every position;
  *     pos[r] is the position of the token: it is written to its page, then
@@ -24,5 +26,5 @@ void krnl_attn_decode(const krnl_word *qg, const krnl_word *k, const krnl_word *
 		      krnl_word *vc, const krnl_word *blocks, const krnl_word *pos,
 		      const krnl_word *rope, const krnl_word *bt, krnl_word *out, uint32_t rows,
 		      uint32_t nh, uint32_t nkv, uint32_t hd, uint32_t rd, float eps,
-		      uint32_t tabw, uint32_t npages, uint32_t nblk);
+		      uint32_t tabw, uint32_t npages, uint32_t nblk, uint32_t kvdt);
 #endif

@@ -357,11 +357,13 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
 	uint32_t rdim = U(AT_RD), tabw = U(AT_TABW);
+	/* KV spans in 32-bit words: bf16 elements come two to a word */
+	uint32_t kw = U(AT_KVDT) == KRNL_FMT_BF16 ? 2 : 1;
 	uint32_t group, gw;
 	uint64_t cy = KRNL_CY_START;
 
 	if (rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > ATT_MAX_GROUP ||
-	    hd > KRNL_MAX_HEAD_DIM)
+	    hd > KRNL_MAX_HEAD_DIM || (kw > 1 && hd % 2))
 		return -1;
 	group = nh / nkv;
 	gw = group * hd;
@@ -390,7 +392,9 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
 
 			cy += rd(o, AT_K, kvo, hd) + rd(o, AT_V, kvo, hd) + norm_rope(hd);
-			cy += wr(o, AT_KC, at, hd) + wr(o, AT_VC, at, hd);
+			cy += wr(o, AT_KC, at / kw, hd / kw) + wr(o, AT_VC, at / kw, hd / kw);
+			if (kw > 1)	/* rounding the new entry as stored */
+				cy += pipe(hd, KRNL_CY_MEM + 2 * KRNL_CY_FADD + KRNL_CY_MEM);
 			cy += rd(o, AT_QG, qrow + (uint64_t)g * gw, gw);
 			cy += rd(o, AT_QG, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
 			cy += group * (norm_rope(hd) + KRNL_CY_LOOP);
@@ -402,7 +406,8 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 				uint64_t c0 = krnl_kv_at(pg, g, (uint32_t)t0, nkv, hd);
 
 				cy += rd(o, AT_BT, tab + t0 / KRNL_KV_PAGE, 1);
-				cy += rd(o, AT_KC, c0, n * hd) + rd(o, AT_VC, c0, n * hd);
+				cy += rd(o, AT_KC, c0 / kw, n * hd / kw) +
+				      rd(o, AT_VC, c0 / kw, n * hd / kw);
 				cy += FOLD(n) + KRNL_CY_LOOP;
 			}
 			cy += FOLD(1);

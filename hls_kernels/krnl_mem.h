@@ -219,15 +219,76 @@ static inline void krnl_wr_i32(krnl_word *p, uint64_t off, const int32_t *src, u
 	krnl_wr_f32(p, off, (const float *)(const void *)src, n);
 }
 
-/* ---- weight rows --------------------------------------------------------- */
+/* ---- 16-bit elements (bf16 KV pages) ------------------------------------- */
 
-/* Scalar widenings: the kernels widen to f32 in registers as they stream. */
 static inline float krnl_bf16_f32(uint16_t h)
 {
 	union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
 	return v.f;
 }
 
+/* f32 to bf16, rounded to nearest even; a NaN stays a (quiet) NaN. */
+static inline uint16_t krnl_f32_bf16(float f)
+{
+	union { float f; uint32_t u; } v = { .f = f };
+
+	if ((v.u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((v.u >> 16) | 0x40u);
+	return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16);
+}
+
+/* dst[0..n) = bf16 elements [off, off+n) of port p, widened; element 2k is the
+ * low half of 32-bit lane k.  Each covering beat is read once. */
+static inline void krnl_rd_bf16(float *dst, const krnl_word *p, uint64_t off, uint32_t n)
+{
+	uint64_t b0 = off / (2 * KRNL_F32_PER_BEAT);
+	uint64_t b1 = (off + n + 2 * KRNL_F32_PER_BEAT - 1) / (2 * KRNL_F32_PER_BEAT);
+
+rd_bf16:
+	for (uint64_t b = b0; b < b1; b++) {
+#pragma HLS loop_tripcount max=1024
+#pragma HLS PIPELINE II=1
+		krnl_word w = krnl_rd(p, b);
+		uint64_t e0 = b * 2 * KRNL_F32_PER_BEAT;
+
+		for (uint32_t j = 0; j < 2 * KRNL_F32_PER_BEAT; j++)
+			if (e0 + j >= off && e0 + j < off + n)
+				dst[e0 + j - off] = krnl_bf16_f32((uint16_t)(w.u[j / 2] >> (16 * (j & 1))));
+	}
+}
+
+/* bf16 elements [off, off+n) of port p = src[0..n) rounded; off and n even,
+ * so whole 32-bit lanes are written (strobes at the edges, nothing read). */
+static inline void krnl_wr_bf16(krnl_word *p, uint64_t off, const float *src, uint32_t n)
+{
+	uint64_t b0 = off / (2 * KRNL_F32_PER_BEAT);
+	uint64_t b1 = (off + n + 2 * KRNL_F32_PER_BEAT - 1) / (2 * KRNL_F32_PER_BEAT);
+
+wr_bf16:
+	for (uint64_t b = b0; b < b1; b++) {
+#pragma HLS loop_tripcount max=1024
+#pragma HLS PIPELINE II=1
+		krnl_word w;
+		uint64_t e0 = b * 2 * KRNL_F32_PER_BEAT;
+		uint32_t l0 = e0 < off ? (uint32_t)(off - e0) / 2 : 0;
+		uint32_t l1 = e0 + 2 * KRNL_F32_PER_BEAT > off + n ? (uint32_t)(off + n - e0) / 2
+								   : KRNL_F32_PER_BEAT;
+
+		for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++) {
+			uint64_t e = e0 + 2 * j;
+
+			w.u[j] = j >= l0 && j < l1 ?
+				 krnl_f32_bf16(src[e - off]) |
+				 (uint32_t)krnl_f32_bf16(src[e + 1 - off]) << 16 : 0;
+		}
+		krnl_wr_lanes(p, b, w, l0, l1);
+	}
+}
+
+/* ---- weight rows --------------------------------------------------------- */
+
+/* Scalar widenings: the kernels widen to f32 in registers as they stream
+ * (krnl_bf16_f32 above). */
 static inline float krnl_f16_f32(uint16_t h)
 {
 	/* exponent and mantissa moved into f32 position, rescaled by 2^112:

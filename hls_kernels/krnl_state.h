@@ -11,7 +11,8 @@
  * KRNL_KV_PAGE positions of every kv head:
  *       element ((p * nkv + g) * KRNL_KV_PAGE + t % KRNL_KV_PAGE) * hd of head g
  * A page id names the same page in every attention layer, so one table serves
- * them all.  All f32.
+ * them all.  Conv and delta blocks are f32; KV pages are f32 or bf16 (dt_kv of
+ * the model config; elements counted in that type, head_dim even for bf16).
  */
 #ifndef KRNL_STATE_H
 #define KRNL_STATE_H
@@ -30,7 +31,13 @@ static inline uint64_t krnl_dn_block(uint32_t nv, uint32_t dk, uint32_t dv)
 	return (uint64_t)nv * dk * dv;
 }
 
-/* Floats of one page of one kv pool (K or V of one layer). */
+/* Bytes of one KV element in format fmt (KRNL_FMT_F32 or KRNL_FMT_BF16). */
+static inline uint32_t krnl_kv_es(uint32_t fmt)
+{
+	return fmt == 1u /* KRNL_FMT_BF16 */ ? 2u : 4u;
+}
+
+/* Elements of one page of one kv pool (K or V of one layer). */
 static inline uint64_t krnl_kv_page(uint32_t nkv, uint32_t hd)
 {
 	return (uint64_t)nkv * KRNL_KV_PAGE * hd;

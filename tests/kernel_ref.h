@@ -264,10 +264,20 @@ static inline void ref_norm_rope(double *out, const float *x, const float *w,
  * normed+roped key and its value are stored at position p, then each query
  * head attends over 0..p with a plain (two-pass) softmax.
  * qg: [query (nh*hd) | gate (nh*hd)]; k, v: [nkv*hd]; out: [nh*hd].        */
+static inline double ref_round_bf16(double x)
+{
+	union { float f; uint32_t u; } v = { .f = (float)x };
+
+	v.u = (v.u + 0x7fffu + ((v.u >> 16) & 1u)) & 0xffff0000u;	/* nearest even */
+	return v.f;
+}
+
+/* kv_bf16: the cache keeps keys and values as bf16, the new entry included. */
 static inline void ref_attn_decode(double *out, const float *qg, const float *k,
 				   const float *v, const float *qnw, const float *knw,
 				   double *kh, double *vh, int p, int nh, int nkv,
-				   int hd, int rd, double theta, double eps, int maxctx)
+				   int hd, int rd, double theta, double eps, int maxctx,
+				   int kv_bf16)
 {
 	double *q = malloc(sizeof(*q) * (size_t)hd);
 	double *sc = malloc(sizeof(*sc) * (size_t)(p + 1));
@@ -279,6 +289,10 @@ static inline void ref_attn_decode(double *out, const float *qg, const float *k,
 		ref_norm_rope(kh + at, k + (size_t)h * hd, knw, hd, rd, theta, eps, p);
 		for (int i = 0; i < hd; i++)
 			vh[at + i] = v[(size_t)h * hd + i];
+		for (int i = 0; kv_bf16 && i < hd; i++) {
+			kh[at + i] = ref_round_bf16(kh[at + i]);
+			vh[at + i] = ref_round_bf16(vh[at + i]);
+		}
 	}
 	for (int h = 0; h < nh; h++) {
 		int g = h / group;

@@ -11,7 +11,8 @@
  * and the floor of bytes the card must read (weights + state + KV) with its
  * ratio.  Then at 8K: time to first token cold (FW_SUB_NOCACHE) and warm (the
  * 8K prefix restored, 64 new positions).  Last, the same floor ratios for the
- * config --plan names (default: Qwen3-Next-80B-A3B, int4 experts, f32 KV):
+ * config --plan names (default: Qwen3-Next-80B-A3B, int4 experts, KV f32
+ * and bf16):
  * what the per-token time of a card bound by HBM does against context.
  */
 #include <stdio.h>
@@ -102,15 +103,21 @@ static int plan(const char *path)
 	}
 	if (q.set[NC_TC_EXPERT])
 		c.dt_expert = q.dt[NC_TC_EXPERT];
-	printf("\nfloor for %s (experts int4:64, KV f32), one sequence:\n", path);
-	printf("%8s %14s %14s %10s %14s\n", "context", "weights B", "state+KV B", "x 1K",
-	       "ms @ 460 GB/s");
+	printf("\nfloor for %s (experts int4:64), one sequence:\n", path);
+	printf("%8s %14s %16s %8s %16s %8s %14s\n", "context", "weights B", "state+KV f32 B",
+	       "x 1K", "state+KV bf16 B", "x 1K", "ms @ 460 GB/s");
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		double f = floor_at(&c, lens[i] - 1);
+		struct fw_model_cfg b = c;
+		double f, fb;
 
-		printf("%8u %14.0f %14.0f %10.2f %14.2f\n", lens[i], nc_active_floor(&c),
+		c.dt_kv = KRNL_FMT_F32;
+		b.dt_kv = KRNL_FMT_BF16;
+		f = floor_at(&c, lens[i] - 1);
+		fb = floor_at(&b, lens[i] - 1);
+		printf("%8u %14.0f %16.0f %8.2f %16.0f %8.2f %14.2f\n", lens[i], nc_active_floor(&c),
 		       nc_state_floor(&c, lens[i] - 1), f / floor_at(&c, lens[0] - 1),
-		       f / 460e9 * 1e3);
+		       nc_state_floor(&b, lens[i] - 1), fb / floor_at(&b, lens[0] - 1),
+		       fb / 460e9 * 1e3);
 	}
 	return 0;
 }

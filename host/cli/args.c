@@ -117,6 +117,14 @@ int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, si
 		if (eo->prefix_every == 0)
 			eo->prefix_every = NC_PREFIX_OFF;
 		return 1;
+	case 0x105:
+		if (!strcmp(arg, "f32"))
+			eo->kv = NC_KV_F32;
+		else if (!strcmp(arg, "bf16"))
+			eo->kv = NC_KV_BF16;
+		else
+			return snprintf(err, errlen, "--kv wants f32 or bf16"), -1;
+		return 1;
 	case 0x104:
 		if (nc_parse_u64(arg, 1, 1u << 30, &mib))
 			return snprintf(err, errlen, "--prefix-budget-mib wants MiB 1..2^30"), -1;

@@ -13,9 +13,10 @@
 	{ "seqs", required_argument, 0, 0x101 }, \
 	{ "kv-pages", required_argument, 0, 0x102 }, \
 	{ "prefix-every", required_argument, 0, 0x103 }, \
-	{ "prefix-budget-mib", required_argument, 0, 0x104 }
-#define NC_POOL_USAGE "[--seqs N] [--kv-pages N] [--prefix-every N (0: no prefix cache)] " \
-		      "[--prefix-budget-mib M]"
+	{ "prefix-budget-mib", required_argument, 0, 0x104 }, \
+	{ "kv", required_argument, 0, 0x105 }
+#define NC_POOL_USAGE "[--seqs N] [--kv-pages N] [--kv f32|bf16] " \
+		      "[--prefix-every N (0: no prefix cache)] [--prefix-budget-mib M]"
 
 /* 1 if o is a pool option (its value parsed into eo), 0 if it is not one,
  * -1 with the reason in err if its value is bad. */

@@ -253,12 +253,12 @@ static int choose_formats(struct nc_engine *e, const char *quant, char *err, siz
 	if (krnl_fmt_quant(KRNL_DT_FMT(c->dt_router)))
 		c->dt_router = KRNL_FMT_F32;
 	snprintf(e->formats, sizeof(e->formats),
-		 "experts %s, attn %s, shared %s, head %s, router %s%s%s",
+		 "experts %s, attn %s, shared %s, head %s, router %s, kv %s%s%s",
 		 nc_fmt_spec(c->dt_expert, a[0], sizeof(a[0])),
 		 nc_fmt_spec(c->dt_attn, a[1], sizeof(a[1])),
 		 nc_fmt_spec(c->dt_shared, a[2], sizeof(a[2])),
 		 nc_fmt_spec(c->dt_head, a[3], sizeof(a[3])),
-		 nc_fmt_spec(c->dt_router, r, sizeof(r)),
+		 nc_fmt_spec(c->dt_router, r, sizeof(r)), krnl_fmt_name(c->dt_kv),
 		 quant ? (plan.round == NC_ROUND_RTN ? " (quantized at load, round to nearest)"
 						    : " (quantized at load, clipped scales)") : "",
 		 fp8 ? " (FP8 blocks widened to bf16)" : pre ? " (pre-quantized)" : "");
@@ -319,6 +319,8 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
 	e->ctrl->prefix_budget = o->prefix_budget;
 	e->ctrl->page_limit = o->kv_pages;
+	e->cfg.dt_kv = o->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;
+	e->ctrl->cfg.dt_kv = e->cfg.dt_kv;
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))

@@ -27,7 +27,10 @@ struct nc_engine_opts {
 	uint64_t prefix_budget;	/* bytes the prefix cache may hold; 0: what the pool has */
 	uint32_t kv_pages;	/* KV pages at most (one sequence's full context at least);
 				   0: all the card has room for */
+	uint32_t kv;		/* NC_KV_*: format of the KV cache pages */
 };
+
+enum { NC_KV_DEFAULT = 0, NC_KV_F32, NC_KV_BF16 };
 
 #define NC_PREFIX_OFF UINT32_MAX
 

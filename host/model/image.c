@@ -9,6 +9,7 @@
 #include <string.h>
 #include "model/image.h"
 #include "model/quant.h"
+#include "krnl_state.h"
 
 #define MAX_SEGS 4096
 #define STAGE_BYTES (4u << 20)
@@ -434,7 +435,7 @@ double nc_state_floor(const struct fw_model_cfg *c, uint32_t pos)
 
 	for (uint32_t l = 0; l < c->n_layers; l++) {
 		if (c->layer_attn[l]) {
-			sum += 2.0 * c->n_kv_heads * c->head_dim * 4.0 * (pos + 1.0);
+			sum += 2.0 * c->n_kv_heads * c->head_dim * krnl_kv_es(c->dt_kv) * (pos + 1.0);
 		} else {
 			double ch = 2.0 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
 			sum += ch * (c->conv_k - 1) * 4.0 +

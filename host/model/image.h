@@ -50,7 +50,7 @@ double nc_weight_bytes(const struct fw_model_cfg *cfg);
 
 /* Bytes of sequence state one decoded token at position pos must read at
  * least: each Gated DeltaNet layer's conv and delta-rule state, each attention
- * layer's keys and values of positions 0..pos (f32 on the card today). */
+ * layer's keys and values of positions 0..pos (in dt_kv). */
 double nc_state_floor(const struct fw_model_cfg *cfg, uint32_t pos);
 
 #endif

@@ -164,7 +164,7 @@ static void call(const struct krnl_call *k)
 		krnl_attn_decode(P(AT_QG), P(AT_K), P(AT_V), P(AT_QNW), P(AT_KNW), P(AT_KC),
 				 P(AT_VC), P(AT_BLOCKS), P(AT_POS), P(AT_ROPE), P(AT_BT), P(AT_OUT),
 				 U(AT_ROWS), U(AT_NH), U(AT_NKV), U(AT_HD), U(AT_RD), F(AT_EPS),
-				 U(AT_TABW), U(AT_NPAGES), U(AT_NBLK));
+				 U(AT_TABW), U(AT_NPAGES), U(AT_NBLK), U(AT_KVDT));
 		break;
 	case KRNL_MOE_ROUTER:
 		krnl_moe_router(P(RT_LOGITS), P(RT_COUNT), P(RT_LIST), P(RT_LISTW), U(RT_ROWS),
@@ -500,9 +500,10 @@ static void test_beats_deltanet_attn(void **state)
 		free(r);
 		free_all();
 	}
-	/* attn_decode: head dims on the beat (64) and off it (40) */
-	for (int i = 0; i < 2; i++) {
-		uint32_t rows = 3, nh = 4, nkv = 2, hd = i ? 40 : 64, rd = 16, tabw = 2, ns = 4;
+	/* attn_decode: head dims on the beat (64) and off it (40), KV f32 and bf16 */
+	for (int i = 0; i < 4; i++) {
+		uint32_t rows = 3, nh = 4, nkv = 2, hd = i % 2 ? 40 : 64, rd = 16, tabw = 2, ns = 4;
+		uint32_t kvdt = i >= 2 ? KRNL_FMT_BF16 : KRNL_FMT_F32, es = krnl_kv_es(kvdt);
 		uint64_t per = krnl_kv_page(nkv, hd);	/* handle b's pages are all page b */
 		struct krnl_cycle_ctx ctx = { .pos = { 11, 0, 23 }, .blk = { 3, 0, 1 } };
 		int32_t *sl, *ps, *bt;
@@ -515,8 +516,8 @@ static void test_beats_deltanet_attn(void **state)
 		port(r, AT_V, beats(rows * nkv * hd * 4), rows * nkv * hd * 4);
 		port(r, AT_QNW, beats(hd * 4), hd * 4);
 		port(r, AT_KNW, beats(hd * 4), hd * 4);
-		port(r, AT_KC, beats(ns * per * 4), ns * per * 4);
-		port(r, AT_VC, beats(ns * per * 4), ns * per * 4);
+		port(r, AT_KC, beats(ns * per * es), ns * per * es);
+		port(r, AT_VC, beats(ns * per * es), ns * per * es);
 		sl = port(r, AT_BLOCKS, beats(rows * 4), rows * 4);
 		ps = port(r, AT_POS, beats(rows * 4), rows * 4);
 		rope = port(r, AT_ROPE, beats(rows * rd * 4), rows * rd * 4);
@@ -542,7 +543,9 @@ static void test_beats_deltanet_attn(void **state)
 		r->k.arg[AT_TABW] = tabw;
 		r->k.arg[AT_NPAGES] = ns;
 		r->k.arg[AT_NBLK] = ns;
-		snprintf(what, sizeof(what), "attn_decode hd %u pos 11,0,23", hd);
+		r->k.arg[AT_KVDT] = kvdt;
+		snprintf(what, sizeof(what), "attn_decode hd %u KV %s pos 11,0,23", hd,
+			 krnl_fmt_name(kvdt));
 		fails += metered(what, r, &ctx, &e);
 		free(r);
 		free_all();

@@ -50,6 +50,8 @@
 #define KW(p) ((krnl_word *)(void *)(p))
 
 #define TOL_F32   1e-5		/* relative L2, f32 kernel vs double reference */
+#define TOL_BF16  1e-3		/* the same where values are stored as bf16 (a
+				   value at a rounding boundary may go either way) */
 #define EPS_NORM  1e-6f		/* rms_norm_eps */
 
 static int g_quiet;		/* perturbation runs: failures are expected */
@@ -847,23 +849,45 @@ struct at_case {
 	float theta;
 	int maxctx, nslots, steps;
 	uint64_t seed;
+	int kv_bf16;		/* KV pages in bf16 */
 };
 
 static const struct at_case at_cases[] = {
-	{ "b1 nh2 nkv1 hd64 rd64 1e4 x40", 1, 2, 1, 64, 64, 1e4f, 48, 1, 40, 71 },
-	{ "b4 GQA 8/2 hd128 rd32 1e7 6 slots x24", 4, 8, 2, 128, 32, 1e7f, 40, 6, 24, 72 },
-	{ "b16 MHA 4/4 hd32 rd16 1e4 20 slots x14", 16, 4, 4, 32, 16, 1e4f, 24, 20, 14, 73 },
-	{ "b2 GQA 2/1 hd256 rd64 1e7 pos 0..299", 2, 2, 1, 256, 64, 1e7f, 320, 2, 300, 74 },
-	{ "b1 GQA 4/2 hd64 rd16 1e4 pos 0..199", 1, 4, 2, 64, 16, 1e4f, 200, 1, 200, 75 },
-	{ "b16 GQA 16/2 hd64 rd16 1e7 16 slots x6", 16, 16, 2, 64, 16, 1e7f, 8, 16, 6, 76 },
-	{ "b3 GQA 16/1 (group 16, the max) hd64 rd32 1e4 x20", 3, 16, 1, 64, 32, 1e4f, 24, 5, 20, 77 },
-	{ "b5 GQA 32/2 (group 16) hd128 rd128 1e7 x9", 5, 32, 2, 128, 128, 1e7f, 12, 7, 9, 78 },
-	{ "b2 GQA 4/1 hd512 (max) rd64 1e7 x6", 2, 4, 1, 512, 64, 1e7f, 8, 2, 6, 79 },
-	{ "b1 GQA 128/8 (max heads) hd64 1e4 x4", 1, 128, 8, 64, 64, 1e4f, 8, 1, 4, 80 },
-	{ "b4 GQA 6/2 hd24 (heads share beats) rd8 1e4 x10", 4, 6, 2, 24, 8, 1e4f, 12, 5, 10, 170 },
-	{ "b3 GQA 4/2 hd64 rd0 (no rope) x8", 3, 4, 2, 64, 0, 1e4f, 10, 4, 8, 171 },
-	{ "b16 GQA 16/2 hd256 rd64 1e7 (80B-A3B) 16 slots x3", 16, 16, 2, 256, 64, 1e7f, 4, 16, 3, 172 },
+	{ "b1 nh2 nkv1 hd64 rd64 1e4 x40", 1, 2, 1, 64, 64, 1e4f, 48, 1, 40, 71, 0 },
+	{ "b4 GQA 8/2 hd128 rd32 1e7 6 slots x24", 4, 8, 2, 128, 32, 1e7f, 40, 6, 24, 72, 0 },
+	{ "b16 MHA 4/4 hd32 rd16 1e4 20 slots x14", 16, 4, 4, 32, 16, 1e4f, 24, 20, 14, 73, 0 },
+	{ "b2 GQA 2/1 hd256 rd64 1e7 pos 0..299", 2, 2, 1, 256, 64, 1e7f, 320, 2, 300, 74, 0 },
+	{ "b1 GQA 4/2 hd64 rd16 1e4 pos 0..199", 1, 4, 2, 64, 16, 1e4f, 200, 1, 200, 75, 0 },
+	{ "b16 GQA 16/2 hd64 rd16 1e7 16 slots x6", 16, 16, 2, 64, 16, 1e7f, 8, 16, 6, 76, 0 },
+	{ "b3 GQA 16/1 (group 16, the max) hd64 rd32 1e4 x20", 3, 16, 1, 64, 32, 1e4f, 24, 5, 20, 77, 0 },
+	{ "b5 GQA 32/2 (group 16) hd128 rd128 1e7 x9", 5, 32, 2, 128, 128, 1e7f, 12, 7, 9, 78, 0 },
+	{ "b2 GQA 4/1 hd512 (max) rd64 1e7 x6", 2, 4, 1, 512, 64, 1e7f, 8, 2, 6, 79, 0 },
+	{ "b1 GQA 128/8 (max heads) hd64 1e4 x4", 1, 128, 8, 64, 64, 1e4f, 8, 1, 4, 80, 0 },
+	{ "b4 GQA 6/2 hd24 (heads share beats) rd8 1e4 x10", 4, 6, 2, 24, 8, 1e4f, 12, 5, 10, 170, 0 },
+	{ "b3 GQA 4/2 hd64 rd0 (no rope) x8", 3, 4, 2, 64, 0, 1e4f, 10, 4, 8, 171, 0 },
+	{ "b16 GQA 16/2 hd256 rd64 1e7 (80B-A3B) 16 slots x3", 16, 16, 2, 256, 64, 1e7f, 4, 16, 3, 172, 0 },
+	{ "bf16 KV b4 GQA 8/2 hd128 rd32 1e7 6 slots x24", 4, 8, 2, 128, 32, 1e7f, 40, 6, 24, 173, 1 },
+	{ "bf16 KV b2 GQA 2/1 hd256 rd64 1e7 pos 0..299", 2, 2, 1, 256, 64, 1e7f, 320, 2, 300, 174, 1 },
+	{ "bf16 KV b4 GQA 6/2 hd24 (heads share beats) rd8 x10", 4, 6, 2, 24, 8, 1e4f, 12, 5, 10, 175, 1 },
 };
+
+/* A run of n cache elements at element at of a page pool, in f32 or bf16. */
+static void kv_get(const float *pool, int bf16, size_t at, float *dst, int n)
+{
+	for (int i = 0; i < n; i++)
+		dst[i] = bf16 ? krnl_bf16_f32(((const uint16_t *)(const void *)pool)[at + i])
+			      : pool[at + i];
+}
+
+static void kv_put(float *pool, int bf16, size_t at, const float *src, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (bf16)
+			((uint16_t *)(void *)pool)[at + i] = krnl_f32_bf16(src[i]);
+		else
+			pool[at + i] = src[i];
+	}
+}
 
 /* The rope row of position p, as the firmware writes it: cos then sin of
  * p * theta^(-2i/rd), i < rd/2, computed in double. */
@@ -891,6 +915,7 @@ static int run_at(const void *vc, int perturb)
 	float *qg, *k, *v, *qnw, *knw, *kc, *vc2, *kcb, *vcb, *ksnap, *vsnap;
 	float *out, *outb, *knew, *rope, *qg1, *k1, *v1, *rope1;
 	int32_t *slots, *pos, *len, *slot1, *pos1, *bt;
+	double tol = c->kv_bf16 ? TOL_BF16 : TOL_F32;
 	double *kh, *vh, *want, *kwant;
 	int fails = 0;
 	char ctx[192];
@@ -963,7 +988,7 @@ static int run_at(const void *vc, int perturb)
 			ref_attn_decode(want + (size_t)r * ow, qg + (size_t)r * qw,
 					k + (size_t)r * kw, v + (size_t)r * kw, qnw, knw,
 					kh + sb, vh + sb, pos[r], c->nh, c->nkv, c->hd,
-					c->rd, c->theta, EPS_NORM, c->maxctx);
+					c->rd, c->theta, EPS_NORM, c->maxctx, c->kv_bf16);
 			for (int h = 0; h < c->nkv; h++)
 				memcpy(kwant + (size_t)r * kw + (size_t)h * c->hd,
 				       kh + sb + ((size_t)h * c->maxctx + pos[r]) * c->hd,
@@ -976,9 +1001,10 @@ static int run_at(const void *vc, int perturb)
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qnw), KW(knw), KW(kc), KW(vc2), KW(slots),
 				 KW(pos), KW(rope), KW(bt), KW(out), (uint32_t)nr, (uint32_t)c->nh,
 				 (uint32_t)c->nkv, (uint32_t)c->hd, (uint32_t)c->rd, EPS_NORM,
-				 (uint32_t)pps, (uint32_t)npages, (uint32_t)c->nslots);
+				 (uint32_t)pps, (uint32_t)npages, (uint32_t)c->nslots,
+				 c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32);
 
-		fails += cmp_rel(ctx, "out", out, ow, want, nr, ow, TOL_F32);
+		fails += cmp_rel(ctx, "out", out, ow, want, nr, ow, tol);
 		/* the new cache entries: normed+roped k, v copied as is; nothing
 		 * else in either cache moves */
 		for (int r = 0; r < nr; r++) {
@@ -988,14 +1014,15 @@ static int run_at(const void *vc, int perturb)
 						       (uint32_t)h, (uint32_t)pos[r], (uint32_t)c->nkv,
 						       (uint32_t)c->hd);
 
-				memcpy(knew + (size_t)r * kw + (size_t)h * c->hd, kc + at,
-				       sizeof(*kc) * c->hd);
-				memcpy(ksnap + at, kc + at, sizeof(*kc) * c->hd);
-				memcpy(vsnap + at, v + (size_t)r * kw + (size_t)h * c->hd,
-				       sizeof(*v) * c->hd);
+				float *kn1 = knew + (size_t)r * kw + (size_t)h * c->hd;
+
+				kv_get(kc, c->kv_bf16, at, kn1, c->hd);
+				kv_put(ksnap, c->kv_bf16, at, kn1, c->hd);
+				kv_put(vsnap, c->kv_bf16, at, v + (size_t)r * kw + (size_t)h * c->hd,
+				       c->hd);
 			}
 		}
-		fails += cmp_rel(ctx, "k cache entries", knew, kw, kwant, nr, kw, TOL_F32);
+		fails += cmp_rel(ctx, "k cache entries", knew, kw, kwant, nr, kw, tol);
 		fails += cmp_bits(ctx, "k cache", kc, ksnap, nc);
 		fails += cmp_bits(ctx, "v cache", vc2, vsnap, nc);
 		/* batch invariance: the same rows one at a time on twin caches */
@@ -1013,7 +1040,7 @@ static int run_at(const void *vc, int perturb)
 					 KW(slot1), KW(pos1), KW(rope1), KW(bt), KW(outb), 1,
 					 (uint32_t)c->nh, (uint32_t)c->nkv, (uint32_t)c->hd,
 					 (uint32_t)c->rd, EPS_NORM, (uint32_t)pps, (uint32_t)npages,
-					 (uint32_t)c->nslots);
+					 (uint32_t)c->nslots, c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * ow, ow);
 		}
 		if (nr == 1) {
@@ -1725,7 +1752,7 @@ static void test_meter(void **state)
 		krnl_meter_cur = &m;
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc), KW(vc), KW(sl),
 				 KW(ps), KW(rope), KW(bt), KW(out), R, NH, NKV, HD, RD, EPS_NORM, TABW,
-				 NS * TABW, NS);
+				 NS * TABW, NS, KRNL_FMT_F32);
 		krnl_meter_cur = NULL;
 		/* prefix 0..pos-1 of every kv head, once; the new entry only written */
 		uint64_t pre = (uint64_t)(ps[0] + ps[1]) * NKV * HD / 16;

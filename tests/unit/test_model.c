@@ -14,7 +14,7 @@
 
 static struct nc_engine *open_model(const char *dir)
 {
-	struct nc_engine_opts o = { .model_dir = dir, .card = "emu" };
+	struct nc_engine_opts o = { .model_dir = dir, .card = "emu", .kv = NC_KV_F32 };
 	struct nc_engine *e = NULL;
 	char err[512];
 
@@ -163,7 +163,7 @@ static void mismatched_config(void **state)
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char cfg[4096], err[512], *at;
-		struct nc_engine_opts o = { .card = "emu" };
+		struct nc_engine_opts o = { .card = "emu", .kv = NC_KV_F32 };
 		struct nc_engine *e = NULL;
 
 		snprintf(cfg, sizeof(cfg), "%s", tiny_a_457);

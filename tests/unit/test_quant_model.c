@@ -91,7 +91,7 @@ static void check_plan(const char *quant, double max_l2, double min_top1, double
 	static const char *ref = "assets/fortune-13m/reference/reference.safetensors";
 	static const char *lng = "assets/fortune-13m/reference/fortune-long.safetensors";
 	struct nc_engine_opts o = { .model_dir = "assets/fortune-13m", .card = "emu",
-				    .quant = quant };
+				    .quant = quant, .kv = NC_KV_F32 };
 	struct nc_engine *e = NULL;
 	struct acc a = { 0 };
 	char err[512], tn[24], ln[24];
@@ -270,7 +270,7 @@ static void fp8_checkpoint(void **state)
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	copy_file("assets/fortune-13m/config.json", path);
 
-	struct nc_engine_opts o = { .model_dir = dir, .card = "emu" };
+	struct nc_engine_opts o = { .model_dir = dir, .card = "emu", .kv = NC_KV_F32 };
 	struct nc_engine *e = NULL;
 	struct acc a = { 0 };
 	if (nc_engine_open(&e, &o, err, sizeof(err)))

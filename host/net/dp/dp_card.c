@@ -91,7 +91,7 @@ int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
 				    .board = board, .ctx_limit = ctx, .quant = quant,
 				    .verbose = 1, .seqs = pool->seqs, .kv_pages = pool->kv_pages,
 				    .prefix_every = pool->prefix_every,
-				    .prefix_budget = pool->prefix_budget };
+				    .prefix_budget = pool->prefix_budget, .kv = pool->kv };
 	struct dp_card *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
