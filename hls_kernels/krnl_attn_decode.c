@@ -54,7 +54,7 @@ fold_head:
 #pragma HLS loop_tripcount max=16
 		const float *qj = q + j * hd;
 		float *aj = acc + j * hd;
-		float mx = m[j], sum = 0.0f, corr;
+		float mx = m[j], sum, corr;
 
 score:
 		for (uint32_t u = 0; u < n; u++) {
@@ -68,8 +68,8 @@ weight:
 #pragma HLS loop_tripcount max=64
 #pragma HLS PIPELINE II=1
 			s[u] = expf(s[u] - mx);
-			sum += s[u];
 		}
+		sum = krnl_sum_f32(s, n);
 		l[j] = l[j] * corr + sum;
 		m[j] = mx;
 rescale:

@@ -375,7 +375,8 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 	 * n weighted rows of v added lane by lane */
 #define FOLD(n) (group * (KRNL_CY_FEXP + KRNL_CY_FMUL + \
 			  (n) * (dot(hd) + KRNL_CY_FMUL + KRNL_CY_FCMP + KRNL_CY_LOOP) + \
-			  pipe((n), KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_FEXP + KRNL_CY_FADD) + \
+			  pipe((n), KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_FEXP + KRNL_CY_MEM) + \
+			  sumsq(n) + \
 			  pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_MEM) + \
 			  (n) * (pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_FADD + KRNL_CY_MEM) + \
 				 KRNL_CY_LOOP) + KRNL_CY_LOOP))

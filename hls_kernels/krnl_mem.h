@@ -64,6 +64,26 @@ dot:
 	return s;
 }
 
+/* sum a[i], i < n, the same way. */
+static inline float krnl_sum_f32(const float *a, uint32_t n)
+{
+	float part[KRNL_ACC_LANES];
+#pragma HLS ARRAY_PARTITION variable=part complete
+	float s = 0.0f;
+
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		part[l] = 0.0f;
+sum:
+	for (uint32_t i = 0; i < n; i++) {
+#pragma HLS loop_tripcount max=8192
+#pragma HLS PIPELINE II=1
+		part[i % KRNL_ACC_LANES] += a[i];
+	}
+	for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
+		s += part[l];
+	return s;
+}
+
 /* ---- the meter (C-simulation only) -------------------------------------- */
 #ifndef __SYNTHESIS__
 #define KRNL_METER_PORTS 24	/* one per argument register (KRNL_MAX_ARGS) */

@@ -128,7 +128,7 @@ static void concurrent_64_equal_alone(void **state)
 	enum { N = 64 };
 	struct nc_engine *e = open_opts((struct nc_engine_opts){ .prefix_every = NC_PREFIX_OFF });
 	static struct out alone[N], both[N];
-	static int32_t ids[N][96];
+	static int32_t ids[N][48];
 	uint32_t len[N], gen[N], seq;
 	struct nc_sampling smp[N];
 	struct rng g = { 1234 };
@@ -136,8 +136,8 @@ static void concurrent_64_equal_alone(void **state)
 	(void)state;
 	assert_true(e->n_seqs >= N);
 	for (int i = 0; i < N; i++) {
-		len[i] = 3 + (uint32_t)rng_below(&g, 90);
-		gen[i] = 2 + (uint32_t)rng_below(&g, 10);
+		len[i] = 3 + (uint32_t)rng_below(&g, 40);
+		gen[i] = 2 + (uint32_t)rng_below(&g, 7);
 		random_ids(&g, ids[i], len[i], e->cfg.vocab);
 		smp[i] = (struct nc_sampling){ .temperature = i % 2 ? 0.9f : 0.0f, .top_p = 0.95f,
 					       .seed = 77 + (uint64_t)i };
@@ -220,30 +220,30 @@ static void prefix_cache_hit(void **state)
 static void prefix_cache_evicts(void **state)
 {
 	struct nc_engine *e0 = open_opts((struct nc_engine_opts){ 0 });
-	/* room for the snapshot at 640 and not for the three of a 700 prompt */
-	uint64_t budget = e0->ctrl->block_bytes + 11 * e0->ctrl->page_bytes;
+	/* room for the snapshot at 512 and not for both of a 520-token prompt */
+	uint64_t budget = e0->ctrl->block_bytes + 9 * e0->ctrl->page_bytes;
 	static struct out o[2];
-	static int32_t a[700];
+	static int32_t a[520];
 	struct rng g = { 5 };
 	uint32_t seq;
 
 	(void)state;
 	nc_engine_close(e0);
 	struct nc_engine *e = open_opts((struct nc_engine_opts){ .prefix_budget = budget });
-	random_ids(&g, a, 700, e->cfg.vocab);
-	submit(e, a, 700, 4, 0, NULL, 0, &seq);
+	random_ids(&g, a, 520, e->cfg.vocab);
+	submit(e, a, 520, 4, 0, NULL, 0, &seq);
 	drain(e, o, 1);
 	printf("# budget %llu: stored %llu, evicted %llu, holding %llu bytes in %u\n",
 	       (unsigned long long)budget, (unsigned long long)atomic_load(&e->ctrl->prefix_stored),
 	       (unsigned long long)atomic_load(&e->ctrl->prefix_evicted),
 	       (unsigned long long)atomic_load(&e->ctrl->snap_bytes), atomic_load(&e->ctrl->snaps));
-	assert_int_equal(atomic_load(&e->ctrl->prefix_stored), 3);
-	assert_true(atomic_load(&e->ctrl->prefix_evicted) >= 2);
+	assert_int_equal(atomic_load(&e->ctrl->prefix_stored), 2);
+	assert_int_equal(atomic_load(&e->ctrl->prefix_evicted), 1);
 	assert_true(atomic_load(&e->ctrl->snap_bytes) <= budget);
-	/* the newest (640) stayed: the same prompt restores it */
-	submit(e, a, 700, 4, 0, NULL, 1, &seq);
+	/* the newest (512) stayed: the same prompt restores it */
+	submit(e, a, 520, 4, 0, NULL, 1, &seq);
 	drain(e, o, 1);
-	assert_int_equal(o[1].restored, 640);
+	assert_int_equal(o[1].restored, 512);
 	same_tokens("restored vs first", &o[1], &o[0]);
 	nc_engine_close(e);
 }
@@ -303,20 +303,21 @@ static void rollback_regenerates(void **state)
 	nc_engine_close(e);
 }
 
-/* Fewer KV pages than four long sequences need: the youngest are preempted
- * and replayed, and every output equals the request alone. */
+/* Fewer KV pages than four sequences need (8 pages of 64 positions, each
+ * sequence 4): the youngest are preempted and replayed, and every output
+ * equals the request alone. */
 static void preemption_equals_alone(void **state)
 {
-	enum { N = 4, LEN = 300, GEN = 400 };
+	enum { N = 4, LEN = 100, GEN = 140 };
 	struct nc_engine *e = open_opts((struct nc_engine_opts){ .prefix_every = NC_PREFIX_OFF,
-								 .kv_pages = 32 });
+								 .ctx_limit = 512, .kv_pages = 8 });
 	static struct out alone[N], both[N];
 	static int32_t ids[N][LEN];
 	struct rng g = { 8 };
 	uint32_t seq;
 
 	(void)state;
-	assert_int_equal(e->ctrl->n_pages, 32);
+	assert_int_equal(e->ctrl->n_pages, 8);
 	for (int i = 0; i < N; i++) {
 		random_ids(&g, ids[i], LEN, e->cfg.vocab);
 		submit(e, ids[i], LEN, GEN, 0, NULL, (uint64_t)i, &seq);
@@ -336,7 +337,7 @@ static void preemption_equals_alone(void **state)
 		snprintf(what, sizeof(what), "request %d", i);
 		same_tokens(what, &both[i], &alone[i]);
 	}
-	assert_int_equal(atomic_load(&e->ctrl->pages_free), 32);
+	assert_int_equal(atomic_load(&e->ctrl->pages_free), 8);
 	nc_engine_close(e);
 }
 
