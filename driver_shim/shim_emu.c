@@ -30,19 +30,23 @@
 
 #define EMU_MAX_CU 16
 
-/* The CU threads: the caller takes part in each batch of jobs it posts. */
+/* The CU threads: the caller takes part in each batch of jobs it posts and
+ * waits for the jobs, not for the threads: a worker that wakes late finds
+ * nothing left to claim and holds nobody up.  A job is claimed by a
+ * compare-and-swap on the ticket (batch << 32 | next job), so a claim can
+ * only succeed in the batch whose description the claimer read. */
 struct cu_pool {
 	uint32_t n;			/* threads, the caller included */
 	pthread_t tid[EMU_MAX_CU];
 	pthread_mutex_t mu;
-	pthread_cond_t go, done;
-	atomic_ulong gen;		/* one per batch */
-	atomic_uint next;		/* next job to take */
-	atomic_uint busy;		/* workers not yet through the batch */
+	pthread_cond_t go, done_cv;
+	atomic_ulong gen;		/* wakes the workers, one per batch */
+	_Atomic uint64_t ticket;	/* batch << 32 | next job */
+	atomic_uint done;		/* jobs of the batch finished */
 	atomic_int stop;
-	uint32_t njobs;
-	void (*fn)(void *arg, uint32_t job);
-	void *arg;
+	_Atomic uint32_t njobs;		/* the batch: written only between batches */
+	void (*_Atomic fn)(void *arg, uint32_t job);
+	void *_Atomic arg;
 };
 
 struct emu {
@@ -102,14 +106,29 @@ static inline void cu_relax(void)
 #endif
 }
 
+/* Take and run jobs until none is left. */
 static void cu_take(struct cu_pool *pl)
 {
 	for (;;) {
-		uint32_t j = atomic_fetch_add_explicit(&pl->next, 1, memory_order_acq_rel);
+		uint64_t t = atomic_load_explicit(&pl->ticket, memory_order_acquire);
+		uint32_t j = (uint32_t)t, n = atomic_load_explicit(&pl->njobs, memory_order_relaxed);
+		void (*fn)(void *, uint32_t) = atomic_load_explicit(&pl->fn, memory_order_relaxed);
+		void *arg = atomic_load_explicit(&pl->arg, memory_order_relaxed);
 
-		if (j >= pl->njobs)
+		if (j >= n)
 			return;
-		pl->fn(pl->arg, j);
+		/* fails if anyone claimed since t was read: then fn, arg, n may
+		 * belong to a later batch, and are read again */
+		if (!atomic_compare_exchange_weak_explicit(&pl->ticket, &t, t + 1,
+							   memory_order_acq_rel,
+							   memory_order_acquire))
+			continue;
+		fn(arg, j);
+		if (atomic_fetch_add_explicit(&pl->done, 1, memory_order_acq_rel) + 1 == n) {
+			pthread_mutex_lock(&pl->mu);
+			pthread_cond_signal(&pl->done_cv);
+			pthread_mutex_unlock(&pl->mu);
+		}
 	}
 }
 
@@ -135,11 +154,6 @@ static void *cu_main(void *arg)
 			return NULL;
 		seen = g;
 		cu_take(pl);
-		if (atomic_fetch_sub_explicit(&pl->busy, 1, memory_order_acq_rel) == 1) {
-			pthread_mutex_lock(&pl->mu);
-			pthread_cond_signal(&pl->done);
-			pthread_mutex_unlock(&pl->mu);
-		}
 	}
 }
 
@@ -151,21 +165,25 @@ static void cu_run(struct cu_pool *pl, void (*fn)(void *, uint32_t), void *arg, 
 			fn(arg, j);
 		return;
 	}
-	pl->fn = fn;
-	pl->arg = arg;
-	pl->njobs = njobs;
-	atomic_store_explicit(&pl->next, 0, memory_order_relaxed);
-	atomic_store_explicit(&pl->busy, pl->n - 1, memory_order_relaxed);
+	/* the last batch is done: nobody can claim until the new ticket */
+	atomic_store_explicit(&pl->fn, fn, memory_order_relaxed);
+	atomic_store_explicit(&pl->arg, arg, memory_order_relaxed);
+	atomic_store_explicit(&pl->njobs, njobs, memory_order_relaxed);
+	atomic_store_explicit(&pl->done, 0, memory_order_relaxed);
+	atomic_store_explicit(&pl->ticket,
+			      ((atomic_load_explicit(&pl->ticket, memory_order_relaxed) >> 32) + 1) << 32,
+			      memory_order_release);
 	pthread_mutex_lock(&pl->mu);
 	atomic_fetch_add_explicit(&pl->gen, 1, memory_order_release);
 	pthread_cond_broadcast(&pl->go);
 	pthread_mutex_unlock(&pl->mu);
 	cu_take(pl);
-	for (uint32_t i = 0; atomic_load_explicit(&pl->busy, memory_order_acquire) && i < CU_SPIN; i++)
+	for (uint32_t i = 0; atomic_load_explicit(&pl->done, memory_order_acquire) < njobs &&
+			     i < CU_SPIN; i++)
 		cu_relax();
 	pthread_mutex_lock(&pl->mu);
-	while (atomic_load(&pl->busy))
-		pthread_cond_wait(&pl->done, &pl->mu);
+	while (atomic_load(&pl->done) < njobs)
+		pthread_cond_wait(&pl->done_cv, &pl->mu);
 	pthread_mutex_unlock(&pl->mu);
 }
 
@@ -173,7 +191,7 @@ static void cu_start(struct cu_pool *pl, uint32_t n)
 {
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->go, NULL);
-	pthread_cond_init(&pl->done, NULL);
+	pthread_cond_init(&pl->done_cv, NULL);
 	pl->n = 1;
 	for (uint32_t i = 1; i < n; i++) {
 		if (pthread_create(&pl->tid[i], NULL, cu_main, pl))
@@ -192,7 +210,7 @@ static void cu_stop(struct cu_pool *pl)
 		pthread_join(pl->tid[i], NULL);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_cond_destroy(&pl->go);
-	pthread_cond_destroy(&pl->done);
+	pthread_cond_destroy(&pl->done_cv);
 }
 
 /* CU threads: "emu:N", else NEXTCARD_THREADS, else the online cores. */
@@ -567,7 +585,10 @@ static int run_deltanet(struct port *p, const struct krnl_call *k)
 	return 0;
 }
 
-static int run_attn(struct port *p, const struct krnl_call *k)
+/* One attention call in the given split mode; part: host scratch of
+ * part_bytes for the partials (NULL in KRNL_ATTN_WHOLE). */
+static int run_attn_mode(struct port *p, const struct krnl_call *k, uint32_t split, float *part,
+			 uint64_t part_bytes)
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
 	uint32_t rd = U(AT_RD), tabw = U(AT_TABW), npages = U(AT_NPAGES), nblk = U(AT_NBLK);
@@ -587,6 +608,8 @@ static int run_attn(struct port *p, const struct krnl_call *k)
 	void *rope = port(p, AT_ROPE, (uint64_t)rows * rd * 4);
 	void *out = port(p, AT_OUT, (uint64_t)rows * nh * hd * 4);
 
+	if (part)
+		port_at(p, AT_PART, part, part_bytes);
 	if (p->bad || rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > 16 ||
 	    nh > KRNL_MAX_HEADS || nkv > nh || hd > KRNL_MAX_HEAD_DIM || rd > hd || rd % 2 ||
 	    !npages || (uint64_t)tabw * KRNL_KV_PAGE > KRNL_MAX_CTX || !handles_ok(sv, rows, nblk) ||
@@ -595,9 +618,40 @@ static int run_attn(struct port *p, const struct krnl_call *k)
 	for (uint32_t r = 0; r < rows; r++)
 		if (pos[r] < 0 || (uint32_t)pos[r] >= tabw * KRNL_KV_PAGE)
 			return -1;
-	krnl_attn_decode(qg, kk, vv, qn, kn, kc, vc, sv, pv, rope, bt, out, rows, nh, nkv, hd,
-			 rd, FL(AT_EPS), tabw, npages, nblk, kvdt);
+	krnl_attn_decode(qg, kk, vv, qn, kn, kc, vc, sv, pv, rope, bt, out, (krnl_word *)part,
+			 rows, nh, nkv, hd, rd, FL(AT_EPS), tabw, npages, nblk, kvdt, split);
 	return 0;
+}
+
+static int run_attn_split(struct port *p0, const struct krnl_call *k, uint32_t n,
+			  uint32_t nbmax);
+
+/* The firmware asks for whole calls; the emulated card spreads the split-K
+ * blocks of a long context over its CU threads when every row is a different
+ * sequence (no row reads what another writes). */
+static int run_attn(struct port *p, const struct krnl_call *k)
+{
+	struct emu *e = EMU(p->c);
+	uint32_t rows = U(AT_ROWS), nbmax = 0, n;
+	const int32_t *h = mem(p->c, A(AT_BLOCKS), rows * 4ull);
+	const int32_t *pos = mem(p->c, A(AT_POS), rows * 4ull);
+
+	if (U(AT_SPLIT) != krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0) || rows > KRNL_MAX_BATCH)
+		return -1;
+	n = e->cus[KRNL_ATTN_DECODE] < e->pool.n ? e->cus[KRNL_ATTN_DECODE] : e->pool.n;
+	for (uint32_t r = 0; h && pos && n > 1 && r < rows; r++) {
+		uint32_t nb = pos[r] >= 0 ? krnl_attn_blocks((uint32_t)pos[r] / KRNL_KV_PAGE + 1) : 0;
+
+		for (uint32_t q = 0; q < r; q++)
+			if (h[q] == h[r])
+				n = 1;
+		nbmax = nb > nbmax ? nb : nbmax;
+	}
+	if (n > nbmax)
+		n = nbmax;
+	if (n < 2)
+		return run_attn_mode(p, k, krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0), NULL, 0);
+	return run_attn_split(p, k, n, nbmax);
 }
 
 static int run_router(struct port *p, const struct krnl_call *k)
@@ -1000,6 +1054,71 @@ static int run_lm_head_split(struct port *p0, const struct krnl_call *k, uint32_
 	KRNL_METER(am, burst_beats(1, 0, rows), 1);
 	krnl_meter_cur = NULL;
 	return 0;
+}
+
+struct attn_split {
+	struct port *part;
+	const struct krnl_call *k;
+	uint32_t nbmax, n;
+	float *scratch;
+	uint64_t bytes;
+};
+
+static void attn_job(void *arg, uint32_t j)
+{
+	struct attn_split *sp = arg;
+	struct port *p = &sp->part[j];
+	uint32_t lo = sp->nbmax * j / sp->n, hi = sp->nbmax * (j + 1) / sp->n;
+
+	krnl_meter_cur = &p->m;
+	p->rc = run_attn_mode(p, sp->k, krnl_attn_split(KRNL_ATTN_PART, lo, hi), sp->scratch,
+			      sp->bytes);
+	krnl_meter_cur = NULL;
+}
+
+/* Split-K over n CUs: CU j folds blocks [nbmax j/n, nbmax (j+1)/n) of every
+ * row into partials, then the partials are merged in block order: the same
+ * bits as one CU (krnl_attn_decode.c).  Counted as one CU: only the first
+ * job's reads of the inputs every job reads, and the merge's of the gates. */
+static int run_attn_split(struct port *p0, const struct krnl_call *k, uint32_t n,
+			  uint32_t nbmax)
+{
+	struct emu *e = EMU(p0->c);
+	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
+	uint64_t bytes = (uint64_t)rows * nkv * krnl_attn_blocks(U(AT_TABW)) *
+			 krnl_attn_part_w(nh, nkv, hd) * 4;
+	struct port part[EMU_MAX_CU], pm;
+	struct attn_split sp = { .part = part, .k = k, .nbmax = nbmax, .n = n };
+	static const int shared[] = { AT_QG, AT_QNW, AT_KNW, AT_BLOCKS, AT_POS, AT_ROPE };
+
+	if (!nkv || !rows)
+		return -1;
+	sp.bytes = bytes;
+	sp.scratch = emu_scratch(e, bytes);
+	if (!sp.scratch)
+		return -1;
+	for (uint32_t j = 0; j < n; j++)
+		part[j] = *p0;
+	atomic_fetch_add_explicit(&p0->c->cnt.split_calls, 1, memory_order_relaxed);
+	cu_run(&e->pool, attn_job, &sp, n);
+	for (uint32_t j = 0; j < n; j++) {
+		for (uint32_t i = 0; j && i < sizeof(shared) / sizeof(shared[0]); i++)
+			uncount_reads(&part[j], shared[i]);
+		if (part[j].rc)
+			p0->rc = part[j].rc;
+		meter_add(&p0->m, &part[j].m, ~0u);
+	}
+	if (p0->rc)
+		return p0->rc;
+	pm = *p0;
+	memcpy(&pm.m, &e->meter0, sizeof(pm.m));
+	krnl_meter_cur = &pm.m;
+	pm.rc = run_attn_mode(&pm, k, krnl_attn_split(KRNL_ATTN_MERGE, 0, 0), sp.scratch, bytes);
+	krnl_meter_cur = &p0->m;
+	uncount_reads(&pm, AT_BLOCKS);
+	uncount_reads(&pm, AT_POS);
+	meter_add(&p0->m, &pm.m, ~0u);
+	return pm.rc;
 }
 
 static int dispatch(struct port *p, const struct krnl_call *k)

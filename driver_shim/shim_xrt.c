@@ -59,6 +59,7 @@
 #include <experimental/xrt_error.h>
 #include <xclbin.h>
 #include "shim_card.h"
+#include "krnl_state.h"
 
 #define SUB_SLOTS 4096		/* sub-buffer cache entries (power of two) */
 #define SUB_PROBE 8
@@ -522,7 +523,9 @@ static int xrt_fill(struct shim_card *c, uint64_t addr, uint8_t v, uint64_t n)
 /* A pointer the kernel will not dereference for this call. */
 static int unused_ptr(const struct krnl_call *k, int i)
 {
-	return k->id == KRNL_EXPERT_FFN && (i == EF_SW || i == EF_SGATE) && k->arg[EF_SI] == 0;
+	return (k->id == KRNL_EXPERT_FFN && (i == EF_SW || i == EF_SGATE) && k->arg[EF_SI] == 0) ||
+	       (k->id == KRNL_ATTN_DECODE && i == AT_PART &&
+		k->arg[AT_SPLIT] == krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0));
 }
 
 /* Does cu reach every used pointer of k?  If not, say why in msg. */

@@ -76,8 +76,9 @@ static int full_attn(struct fw *fw, const struct fw_layer *L, uint32_t n)
 	if (rc)
 		return rc;
 	RUN(KRNL_ATTN_DECODE, s->proj, s->kv_k, s->kv_v, L->qn, L->kn, L->kcache,
-	    L->vcache, s->blocks, s->pos, s->rope, s->bt, s->o, n, nh, nkv, hd, c->rope_dim,
-	    F(c->rms_eps), fw->pool.tabw, fw->pool.npages, fw->pool.nblk, c->dt_kv);
+	    L->vcache, s->blocks, s->pos, s->rope, s->bt, s->o, 0, n, nh, nkv, hd, c->rope_dim,
+	    F(c->rms_eps), fw->pool.tabw, fw->pool.npages, fw->pool.nblk, c->dt_kv,
+	    krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0));
 	return gemv(fw, s->o, L->o, s->x, n, nh * hd, h, nh * hd, h, c->dt_attn, 1);
 }
 

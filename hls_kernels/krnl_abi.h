@@ -61,8 +61,9 @@ enum { CONV_X /*P*/, CONV_W /*P*/, CONV_STATE /*P*/, CONV_BLOCKS /*P*/, CONV_ROW
 enum { DN_QKV /*P*/, DN_BA /*P*/, DN_ALOG /*P*/, DN_DTB /*P*/, DN_STATE /*P*/, DN_BLOCKS /*P*/,
        DN_OUT /*P*/, DN_ROWS, DN_NK, DN_NV, DN_DK, DN_DV, DN_XSTRIDE, DN_NBLK, DN_NARGS };
 enum { AT_QG /*P*/, AT_K /*P*/, AT_V /*P*/, AT_QNW /*P*/, AT_KNW /*P*/, AT_KC /*P*/, AT_VC /*P*/,
-       AT_BLOCKS /*P*/, AT_POS /*P*/, AT_ROPE /*P*/, AT_BT /*P*/, AT_OUT /*P*/, AT_ROWS, AT_NH,
-       AT_NKV, AT_HD, AT_RD, AT_EPS, AT_TABW, AT_NPAGES, AT_NBLK, AT_KVDT, AT_NARGS };
+       AT_BLOCKS /*P*/, AT_POS /*P*/, AT_ROPE /*P*/, AT_BT /*P*/, AT_OUT /*P*/, AT_PART /*P*/,
+       AT_ROWS, AT_NH, AT_NKV, AT_HD, AT_RD, AT_EPS, AT_TABW, AT_NPAGES, AT_NBLK, AT_KVDT,
+       AT_SPLIT, AT_NARGS };
 enum { RT_LOGITS /*P*/, RT_COUNT /*P*/, RT_LIST /*P*/, RT_LISTW /*P*/, RT_ROWS, RT_NE, RT_TOPK,
        RT_NORM, RT_NARGS };
 enum { EF_X /*P*/, EF_W /*P*/, EF_COUNT /*P*/, EF_LIST /*P*/, EF_LISTW /*P*/, EF_SW /*P*/,

@@ -356,23 +356,27 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 		   struct krnl_cycle_est *o)
 {
 	uint32_t rows = U(AT_ROWS), nh = U(AT_NH), nkv = U(AT_NKV), hd = U(AT_HD);
-	uint32_t rdim = U(AT_RD), tabw = U(AT_TABW);
+	uint32_t rdim = U(AT_RD), tabw = U(AT_TABW), split = U(AT_SPLIT);
+	uint32_t mode = split & 3u, b_lo = split >> 2 & 0x7fffu, b_hi = split >> 17;
 	/* KV spans in 32-bit words: bf16 elements come two to a word */
 	uint32_t kw = U(AT_KVDT) == KRNL_FMT_BF16 ? 2 : 1;
-	uint32_t group, gw;
+	uint32_t group, gw, pw, nbw = krnl_attn_blocks(tabw);
 	uint64_t cy = KRNL_CY_START;
 
 	if (rows > KRNL_MAX_BATCH || !nkv || nh % nkv || nh / nkv > ATT_MAX_GROUP ||
-	    hd > KRNL_MAX_HEAD_DIM || (kw > 1 && hd % 2))
+	    hd > KRNL_MAX_HEAD_DIM || (kw > 1 && hd % 2) || mode > KRNL_ATTN_MERGE)
 		return -1;
 	group = nh / nkv;
 	gw = group * hd;
+	pw = krnl_attn_part_w(nh, nkv, hd);
 	cy += rd(o, AT_BLOCKS, 0, rows) + rd(o, AT_POS, 0, rows);
-	cy += rd(o, AT_QNW, 0, hd) + rd(o, AT_KNW, 0, hd);
-	cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_MEM);	/* 1 + w */
+	if (mode != KRNL_ATTN_MERGE) {
+		cy += rd(o, AT_QNW, 0, hd) + rd(o, AT_KNW, 0, hd);
+		cy += pipe(hd, KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_MEM);	/* 1 + w */
+	}
 	/* fold() of a segment of n positions, per head: n scores (a dot each)
-	 * and their max, n exponentials summed, the old acc rescaled once, then
-	 * n weighted rows of v added lane by lane */
+	 * and their max, n exponentials then their sum, the block's acc rescaled
+	 * once, then n weighted rows of v added lane by lane */
 #define FOLD(n) (group * (KRNL_CY_FEXP + KRNL_CY_FMUL + \
 			  (n) * (dot(hd) + KRNL_CY_FMUL + KRNL_CY_FCMP + KRNL_CY_LOOP) + \
 			  pipe((n), KRNL_CY_MEM + KRNL_CY_FADD + KRNL_CY_FEXP + KRNL_CY_MEM) + \
@@ -380,48 +384,87 @@ static int cy_attn(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 			  pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_MEM) + \
 			  (n) * (pipe(hd, KRNL_CY_MEM + KRNL_CY_FMUL + KRNL_CY_FADD + KRNL_CY_MEM) + \
 				 KRNL_CY_LOOP) + KRNL_CY_LOOP))
+	/* merge() of a block partial into the total: two exponentials per head,
+	 * the accumulators scaled and added lane by lane */
+#define MERGE (group * (2 * KRNL_CY_FEXP + KRNL_CY_FCMP + KRNL_CY_FMUL + KRNL_CY_FADD + \
+			pipe(hd, KRNL_CY_MEM + 2 * KRNL_CY_FMUL + KRNL_CY_FADD + KRNL_CY_MEM) + \
+			KRNL_CY_LOOP))
+	/* gate(): out = acc / l * sigmoid(gate) */
+#define GATE (group * (KRNL_CY_FDIV + \
+		       pipe(hd, KRNL_CY_MEM + CY_SIGMOID + KRNL_CY_FMUL + KRNL_CY_MEM) + KRNL_CY_LOOP))
 	for (uint32_t r = 0; r < rows; r++) {	/* row */
 		uint64_t p = ctx->pos[r];
 		uint32_t pg = ctx->blk[r];
 		uint64_t tab = (uint64_t)pg * tabw;
 		uint64_t qrow = (uint64_t)r * 2 * nh * hd;
+		uint32_t nb = krnl_attn_blocks((uint32_t)(p / KRNL_KV_PAGE + 1));
+		uint32_t lo = mode == KRNL_ATTN_PART ? b_lo : 0;
+		uint32_t hi = mode == KRNL_ATTN_PART && b_hi < nb ? b_hi : nb;
+		int mine = nb - 1 >= lo && nb - 1 < hi;
 
-		cy += rd(o, AT_BT, tab + p / KRNL_KV_PAGE, 1);	/* page of p */
-		cy += rd(o, AT_ROPE, (uint64_t)r * rdim, rdim);
+		if (mode != KRNL_ATTN_MERGE) {
+			cy += rd(o, AT_ROPE, (uint64_t)r * rdim, rdim);
+			if (mine)
+				cy += rd(o, AT_BT, tab + p / KRNL_KV_PAGE, 1);	/* page of p */
+		}
 		for (uint32_t g = 0; g < nkv; g++) {	/* kv_head */
-			uint64_t at = krnl_kv_at(pg, g, (uint32_t)p, nkv, hd);
-			uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
+			uint64_t po = ((uint64_t)r * nkv + g) * nbw * pw;
 
-			cy += rd(o, AT_K, kvo, hd) + rd(o, AT_V, kvo, hd) + norm_rope(hd);
-			cy += wr(o, AT_KC, at / kw, hd / kw) + wr(o, AT_VC, at / kw, hd / kw);
-			if (kw > 1)	/* rounding the new entry as stored */
-				cy += pipe(hd, KRNL_CY_MEM + 2 * KRNL_CY_FADD + KRNL_CY_MEM);
-			cy += rd(o, AT_QG, qrow + (uint64_t)g * gw, gw);
-			cy += rd(o, AT_QG, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
-			cy += group * (norm_rope(hd) + KRNL_CY_LOOP);
-			cy += pipe(gw, KRNL_CY_MEM);		/* acc = 0 */
-			/* page: t < p from the cache a page at a time (a block-table
-			 * word, a burst of keys, one of values), t = p from chip */
-			for (uint64_t t0 = 0; t0 < p; t0 += KRNL_KV_PAGE) {
-				uint64_t n = p - t0 < KRNL_KV_PAGE ? p - t0 : KRNL_KV_PAGE;
-				uint64_t c0 = krnl_kv_at(pg, g, (uint32_t)t0, nkv, hd);
-
-				cy += rd(o, AT_BT, tab + t0 / KRNL_KV_PAGE, 1);
-				cy += rd(o, AT_KC, c0 / kw, n * hd / kw) +
-				      rd(o, AT_VC, c0 / kw, n * hd / kw);
-				cy += FOLD(n) + KRNL_CY_LOOP;
+			cy += 2 * pipe(group, KRNL_CY_MEM) + pipe(gw, KRNL_CY_MEM);	/* total = 0 */
+			if (mode != KRNL_ATTN_PART)
+				cy += rd(o, AT_QG, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
+			if (mode == KRNL_ATTN_MERGE) {
+				for (uint32_t bi = 0; bi < nb; bi++)
+					cy += rd(o, AT_PART, po + (uint64_t)bi * pw, 2 * group + gw) +
+					      MERGE + KRNL_CY_LOOP;
+				cy += GATE + wr(o, AT_OUT, ((uint64_t)r * nh + (uint64_t)g * group) * hd,
+						gw) + KRNL_CY_LOOP;
+				continue;
 			}
-			cy += FOLD(1);
-			/* gate: out = acc / l * sigmoid(gate) */
-			cy += group * (KRNL_CY_FDIV +
-				       pipe(hd, KRNL_CY_MEM + CY_SIGMOID + KRNL_CY_FMUL + KRNL_CY_MEM) +
-				       KRNL_CY_LOOP);
-			cy += wr(o, AT_OUT, ((uint64_t)r * nh + (uint64_t)g * group) * hd, gw);
+			if (mine) {
+				uint64_t at = krnl_kv_at(pg, g, (uint32_t)p, nkv, hd);
+				uint64_t kvo = ((uint64_t)r * nkv + g) * hd;
+
+				cy += rd(o, AT_K, kvo, hd) + rd(o, AT_V, kvo, hd) + norm_rope(hd);
+				cy += wr(o, AT_KC, at / kw, hd / kw) + wr(o, AT_VC, at / kw, hd / kw);
+				if (kw > 1)	/* rounding the new entry as stored */
+					cy += pipe(hd, KRNL_CY_MEM + 2 * KRNL_CY_FADD + KRNL_CY_MEM);
+			}
+			cy += rd(o, AT_QG, qrow + (uint64_t)g * gw, gw);
+			cy += group * (norm_rope(hd) + KRNL_CY_LOOP);
+			for (uint32_t bi = lo; bi < hi; bi++) {	/* block */
+				uint64_t t1 = (uint64_t)(bi + 1) * KRNL_KV_SPLIT * KRNL_KV_PAGE;
+
+				cy += 2 * pipe(group, KRNL_CY_MEM) + pipe(gw, KRNL_CY_MEM);
+				/* page: a block-table word, a burst of keys, one of values */
+				for (uint64_t t0 = (uint64_t)bi * KRNL_KV_SPLIT * KRNL_KV_PAGE;
+				     t0 < p && t0 < t1; t0 += KRNL_KV_PAGE) {
+					uint64_t n = p - t0 < KRNL_KV_PAGE ? p - t0 : KRNL_KV_PAGE;
+					uint64_t c0 = krnl_kv_at(pg, g, (uint32_t)t0, nkv, hd);
+
+					cy += rd(o, AT_BT, tab + t0 / KRNL_KV_PAGE, 1);
+					cy += rd(o, AT_KC, c0 / kw, n * hd / kw) +
+					      rd(o, AT_VC, c0 / kw, n * hd / kw);
+					cy += FOLD(n) + KRNL_CY_LOOP;
+				}
+				if (bi == nb - 1)
+					cy += FOLD(1);
+				if (mode == KRNL_ATTN_PART)
+					cy += wr(o, AT_PART, po + (uint64_t)bi * pw, 2 * group + gw);
+				else
+					cy += MERGE;
+				cy += KRNL_CY_LOOP;
+			}
+			if (mode == KRNL_ATTN_WHOLE)
+				cy += GATE + wr(o, AT_OUT, ((uint64_t)r * nh + (uint64_t)g * group) * hd,
+						gw);
 			cy += KRNL_CY_LOOP;
 		}
 		cy += KRNL_CY_LOOP;
 	}
 #undef FOLD
+#undef MERGE
+#undef GATE
 	finish(o, cy);
 	return 0;
 }
@@ -610,7 +653,7 @@ static const char *const p_gemv[] = { "x", "w", "y" };
 static const char *const p_conv[] = { "x", "w", "state", "blocks" };
 static const char *const p_dn[] = { "qkv", "ba", "a_log", "dt_bias", "state", "blocks", "out" };
 static const char *const p_at[] = { "qg", "k", "v", "qnw", "knw", "kc", "vc", "blocks", "pos",
-				    "rope", "bt", "out" };
+				    "rope", "bt", "out", "part" };
 static const char *const p_rt[] = { "logits", "count", "list", "listw" };
 static const char *const p_ef[] = { "x", "w", "count", "list", "listw", "sw", "sgate", "y" };
 static const char *const p_lm[] = { "x", "nw", "w", "logits", "dst", "argmax" };

@@ -271,6 +271,15 @@ rd_bf16:
 		krnl_word w = krnl_rd(p, b);
 		uint64_t e0 = b * 2 * KRNL_F32_PER_BEAT;
 
+		if (e0 >= off && e0 + 2 * KRNL_F32_PER_BEAT <= off + n) {	/* a whole beat */
+			float *d = dst + (e0 - off);
+
+			for (uint32_t j = 0; j < KRNL_F32_PER_BEAT; j++) {
+				d[2 * j] = krnl_bf16_f32((uint16_t)w.u[j]);
+				d[2 * j + 1] = krnl_bf16_f32((uint16_t)(w.u[j] >> 16));
+			}
+			continue;
+		}
 		for (uint32_t j = 0; j < 2 * KRNL_F32_PER_BEAT; j++)
 			if (e0 + j >= off && e0 + j < off + n)
 				dst[e0 + j - off] = krnl_bf16_f32((uint16_t)(w.u[j / 2] >> (16 * (j & 1))));

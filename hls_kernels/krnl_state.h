@@ -49,6 +49,35 @@ static inline uint64_t krnl_kv_at(uint32_t pg, uint32_t g, uint32_t t, uint32_t 
 	return (((uint64_t)pg * nkv + g) * KRNL_KV_PAGE + t % KRNL_KV_PAGE) * hd;
 }
 
+/* Split-K of attention (krnl_attn_decode): positions go in blocks of
+ * KRNL_KV_SPLIT pages, each folded into a partial of its own and merged into
+ * the total in block order.  A partial of one (row, kv head, block) is
+ * [max (group) | sum (group) | acc (group x hd)] f32, padded to whole beats. */
+#define KRNL_KV_SPLIT 16u
+#define KRNL_ATTN_PART_MAX (2u * 16u + 16u * 512u)	/* group <= 16, hd <= 512 */
+
+enum { KRNL_ATTN_WHOLE = 0, KRNL_ATTN_PART = 1, KRNL_ATTN_MERGE = 2 };
+
+/* The split register: mode, then the block range [lo, hi) (15 bits each). */
+static inline uint32_t krnl_attn_split(uint32_t mode, uint32_t lo, uint32_t hi)
+{
+	return (mode & 3u) | (lo & 0x7fffu) << 2 | (hi & 0x7fffu) << 17;
+}
+
+/* Split blocks covering npg pages. */
+static inline uint32_t krnl_attn_blocks(uint32_t npg)
+{
+	return (npg + KRNL_KV_SPLIT - 1) / KRNL_KV_SPLIT;
+}
+
+/* Floats of one partial, a whole number of beats. */
+static inline uint32_t krnl_attn_part_w(uint32_t nh, uint32_t nkv, uint32_t hd)
+{
+	uint32_t g = nkv ? nh / nkv : 0;
+
+	return (2 * g + g * hd + 15u) / 16u * 16u;
+}
+
 /* Block-table entries for ctx positions. */
 static inline uint32_t krnl_kv_pages(uint32_t ctx)
 {

@@ -97,9 +97,9 @@ static int step(const struct fw_model_cfg *c, uint32_t n)
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, 2 * nh * hd, h, 2 * nh * hd, c->dt_attn, 0);
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, nkv * hd, h, nkv * hd, c->dt_attn, 0);
-			RUN(KRNL_ATTN_DECODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, nh, nkv, hd,
+			RUN(KRNL_ATTN_DECODE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, n, nh, nkv, hd,
 			    c->rope_dim, F(c->rms_eps), krnl_kv_pages(maxctx), FW_MAX_PAGES,
-			    FW_MAX_BLOCKS, c->dt_kv);
+			    FW_MAX_BLOCKS, c->dt_kv, krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0));
 			RUN(KRNL_GEMV, 0, 0, 0, n, nh * hd, h, nh * hd, h, c->dt_attn, 1);
 		} else {
 			RUN(KRNL_GEMV, 0, 0, 0, n, h, ch + nv * dv, h, proj_w, c->dt_attn, 0);

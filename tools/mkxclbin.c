@@ -53,7 +53,7 @@ static const struct ksig sigs[] = {
 	[KRNL_DELTANET_STEP] = { DN_NARGS, DN_ROWS,
 				 "qkv ba a_log dt_bias state blocks out rows nk nv dk dv xstride nblk", 0 },
 	[KRNL_ATTN_DECODE] = { AT_NARGS, AT_ROWS,
-			       "qg k v qnw knw kc vc blocks pos rope bt out rows nh nkv hd rd eps tabw npages nblk kvdt",
+			       "qg k v qnw knw kc vc blocks pos rope bt out part rows nh nkv hd rd eps tabw npages nblk kvdt split",
 			       B(AT_EPS) },
 	[KRNL_MOE_ROUTER] = { RT_NARGS, RT_ROWS, "logits count list listw rows ne topk norm", 0 },
 	[KRNL_EXPERT_FFN] = { EF_NARGS, EF_ROWS,

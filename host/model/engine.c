@@ -288,6 +288,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		snprintf(err, errlen, "%s", e2);
 		goto fail;
 	}
+	e->cfg.dt_kv = o->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;
 	if (choose_formats(e, o->quant, e2, sizeof(e2))) {
 		snprintf(err, errlen, "--quant: %s", e2);
 		goto fail;
@@ -319,8 +320,6 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
 	e->ctrl->prefix_budget = o->prefix_budget;
 	e->ctrl->page_limit = o->kv_pages;
-	e->cfg.dt_kv = o->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;
-	e->ctrl->cfg.dt_kv = e->cfg.dt_kv;
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))

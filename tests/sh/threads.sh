@@ -50,6 +50,22 @@ for q in none int8:64 int4:64; do
 		fail=1
 	fi
 done
+# split-K attention: past 1,024 positions a decode step's attention runs in
+# blocks spread over the CU threads (2 attention layers: 2 split calls per
+# token); the tokens must be those of one thread
+long=$(seq -s, 7 3 3306)	# 1,100 positions
+for t in 1 2; do
+	timeout 300 "$bin" generate --model $m --ids "$long" --max-new 8 --stats --threads $t \
+		>"$tmp/k$t.txt" 2>&1 || { echo "FAIL split-K: generate with $t threads failed"; fail=1; }
+done
+ksplit=$(sed -n 's/^stats: emulated card on 2 CU threads, \([0-9.]*\) kernel calls.*/\1/p' "$tmp/k2.txt")
+if [ "$(head -1 "$tmp/k1.txt")" = "$(head -1 "$tmp/k2.txt")" ] && [ -s "$tmp/k1.txt" ] &&
+   awk -v s="${ksplit:-0}" 'BEGIN { exit !(s >= 2) }'; then
+	echo "ok   split-K attention at 1,100 positions: 1 and 2 CU threads say the same ($ksplit calls per token split)"
+else
+	echo "FAIL split-K attention: $(head -1 "$tmp/k1.txt") vs $(head -1 "$tmp/k2.txt"), $ksplit calls per token split"
+	fail=1
+fi
 # the split paths under ASan/UBSan (build/asan/nextcard), same logits again
 if [ -x build/asan/nextcard ]; then
 	for q in none int4:64; do
@@ -66,6 +82,14 @@ if [ -x build/asan/nextcard ]; then
 			fail=1
 		fi
 	done
+	if timeout 600 build/asan/nextcard generate --model $m --ids "$long" --max-new 8 \
+		--threads 2 >"$tmp/ka.txt" 2>"$tmp/err" &&
+	   [ "$(head -1 "$tmp/ka.txt")" = "$(head -1 "$tmp/k1.txt")" ]; then
+		echo "ok   split-K attention under ASan/UBSan, same tokens"
+	else
+		echo "FAIL split-K attention under ASan/UBSan: $(tail -n 3 "$tmp/err")"
+		fail=1
+	fi
 fi
 [ $fail -eq 0 ] && echo "threads: all checks passed"
 exit $fail

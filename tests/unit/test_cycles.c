@@ -163,8 +163,9 @@ static void call(const struct krnl_call *k)
 	case KRNL_ATTN_DECODE:
 		krnl_attn_decode(P(AT_QG), P(AT_K), P(AT_V), P(AT_QNW), P(AT_KNW), P(AT_KC),
 				 P(AT_VC), P(AT_BLOCKS), P(AT_POS), P(AT_ROPE), P(AT_BT), P(AT_OUT),
-				 U(AT_ROWS), U(AT_NH), U(AT_NKV), U(AT_HD), U(AT_RD), F(AT_EPS),
-				 U(AT_TABW), U(AT_NPAGES), U(AT_NBLK), U(AT_KVDT));
+				 P(AT_PART), U(AT_ROWS), U(AT_NH), U(AT_NKV), U(AT_HD), U(AT_RD),
+				 F(AT_EPS), U(AT_TABW), U(AT_NPAGES), U(AT_NBLK), U(AT_KVDT),
+				 U(AT_SPLIT));
 		break;
 	case KRNL_MOE_ROUTER:
 		krnl_moe_router(P(RT_LOGITS), P(RT_COUNT), P(RT_LIST), P(RT_LISTW), U(RT_ROWS),

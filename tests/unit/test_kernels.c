@@ -50,6 +50,7 @@
 #define KW(p) ((krnl_word *)(void *)(p))
 
 #define TOL_F32   1e-5		/* relative L2, f32 kernel vs double reference */
+#define WHOLE     krnl_attn_split(KRNL_ATTN_WHOLE, 0, 0)
 #define TOL_BF16  1e-3		/* the same where values are stored as bf16 (a
 				   value at a rounding boundary may go either way) */
 #define EPS_NORM  1e-6f		/* rms_norm_eps */
@@ -999,10 +1000,10 @@ static int run_at(const void *vc, int perturb)
 		memcpy(ksnap, kc, sizeof(*kc) * nc);
 		memcpy(vsnap, vc2, sizeof(*vc2) * nc);
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qnw), KW(knw), KW(kc), KW(vc2), KW(slots),
-				 KW(pos), KW(rope), KW(bt), KW(out), (uint32_t)nr, (uint32_t)c->nh,
+				 KW(pos), KW(rope), KW(bt), KW(out), NULL, (uint32_t)nr, (uint32_t)c->nh,
 				 (uint32_t)c->nkv, (uint32_t)c->hd, (uint32_t)c->rd, EPS_NORM,
 				 (uint32_t)pps, (uint32_t)npages, (uint32_t)c->nslots,
-				 c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32);
+				 c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32, WHOLE);
 
 		fails += cmp_rel(ctx, "out", out, ow, want, nr, ow, tol);
 		/* the new cache entries: normed+roped k, v copied as is; nothing
@@ -1037,10 +1038,11 @@ static int run_at(const void *vc, int perturb)
 			slot1[0] = slots[r];
 			pos1[0] = pos[r];
 			krnl_attn_decode(KW(qg1), KW(k1), KW(v1), KW(qnw), KW(knw), KW(kcb), KW(vcb),
-					 KW(slot1), KW(pos1), KW(rope1), KW(bt), KW(outb), 1,
+					 KW(slot1), KW(pos1), KW(rope1), KW(bt), KW(outb), NULL, 1,
 					 (uint32_t)c->nh, (uint32_t)c->nkv, (uint32_t)c->hd,
 					 (uint32_t)c->rd, EPS_NORM, (uint32_t)pps, (uint32_t)npages,
-					 (uint32_t)c->nslots, c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32);
+					 (uint32_t)c->nslots, c->kv_bf16 ? KRNL_FMT_BF16 : KRNL_FMT_F32,
+					 WHOLE);
 			fails += cmp_bits(rc, "out", outb, out + (size_t)r * ow, ow);
 		}
 		if (nr == 1) {
@@ -1061,6 +1063,89 @@ static void test_attn_decode(void **state)
 	(void)state;
 	run_table("attn_decode", at_cases, sizeof(at_cases) / sizeof(at_cases[0]),
 		  sizeof(at_cases[0]), run_at);
+}
+
+/* Split-K: rows at 2,100, 1,500 and 700 positions (3, 2 and 1 blocks of
+ * KRNL_KV_SPLIT pages) over caches of random entries.  The whole call
+ * matches the double reference; partial calls over block ranges, run in
+ * any order, then the merge give the same bits and write the same cache. */
+static void test_attn_split(void **state)
+{
+	enum { R = 3, NH = 4, NKV = 2, HD = 64, RD = 16, TABW = 40, NS = 4, MC = TABW * 64 };
+	static const int32_t ps[R] = { 2100, 1500, 700 }, hs[R] = { 3, 0, 2 };
+	struct arena a = { .n = 0 };
+	struct rng g = { 4141 };
+	size_t pg = krnl_kv_page(NKV, HD), nc = (size_t)NS * TABW * pg;
+	size_t hsz = (size_t)NKV * MC * HD, pw = krnl_attn_part_w(NH, NKV, HD);
+	float *qg = gnew(&a, "qg", sizeof(float) * R * 2 * NH * HD);
+	float *k = gnew(&a, "k", sizeof(float) * R * NKV * HD);
+	float *v = gnew(&a, "v", sizeof(float) * R * NKV * HD);
+	float *qn = gnew(&a, "q_norm", sizeof(float) * HD), *kn = gnew(&a, "k_norm", sizeof(float) * HD);
+	float *kc = gnew(&a, "k cache", sizeof(float) * nc), *vc = gnew(&a, "v cache", sizeof(float) * nc);
+	float *kc2 = gnew(&a, "k cache (split)", sizeof(float) * nc);
+	float *vc2 = gnew(&a, "v cache (split)", sizeof(float) * nc);
+	float *rope = gnew(&a, "rope", sizeof(float) * R * RD);
+	float *out = gnew(&a, "out", sizeof(float) * R * NH * HD);
+	float *out2 = gnew(&a, "out (split)", sizeof(float) * R * NH * HD);
+	float *part = gnew(&a, "partials", sizeof(float) * R * NKV * krnl_attn_blocks(TABW) * pw);
+	int32_t *bt = gnew(&a, "block tables", sizeof(int32_t) * NS * TABW);
+	int32_t *sl = gnew(&a, "blocks", sizeof(int32_t) * R), *pp = gnew(&a, "pos", sizeof(int32_t) * R);
+	double *kh = gnew(&a, "ref k", sizeof(double) * hsz), *vh = gnew(&a, "ref v", sizeof(double) * hsz);
+	double *want = gnew(&a, "want", sizeof(double) * R * NH * HD);
+	static const uint32_t order[3][2] = { { 2, 3 }, { 0, 1 }, { 1, 2 } };
+	int fails = 0;
+
+	(void)state;
+	fill(&g, qg, (size_t)R * 2 * NH * HD, -2.0, 2.0);
+	fill(&g, k, (size_t)R * NKV * HD, -2.0, 2.0);
+	fill(&g, v, (size_t)R * NKV * HD, -1.0, 1.0);
+	fill(&g, qn, HD, -0.3, 0.5);
+	fill(&g, kn, HD, -0.3, 0.5);
+	fill(&g, kc, nc, -1.0, 1.0);
+	fill(&g, vc, nc, -1.0, 1.0);
+	for (int i = 0; i < NS * TABW; i++)
+		bt[i] = NS * TABW - 1 - i;	/* pages in reverse */
+	for (int r = 0; r < R; r++) {
+		sl[r] = hs[r];
+		pp[r] = ps[r];
+		rope_row(rope + (size_t)r * RD, ps[r], RD, 1e4);
+	}
+	memcpy(kc2, kc, sizeof(float) * nc);
+	memcpy(vc2, vc, sizeof(float) * nc);
+	krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc), KW(vc), KW(sl), KW(pp),
+			 KW(rope), KW(bt), KW(out), NULL, R, NH, NKV, HD, RD, EPS_NORM, TABW,
+			 NS * TABW, NS, KRNL_FMT_F32, WHOLE);
+	for (int i = 0; i < 3; i++)
+		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc2), KW(vc2), KW(sl),
+				 KW(pp), KW(rope), KW(bt), KW(out2), KW(part), R, NH, NKV, HD, RD,
+				 EPS_NORM, TABW, NS * TABW, NS, KRNL_FMT_F32,
+				 krnl_attn_split(KRNL_ATTN_PART, order[i][0], order[i][1]));
+	krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc2), KW(vc2), KW(sl), KW(pp),
+			 KW(rope), KW(bt), KW(out2), KW(part), R, NH, NKV, HD, RD, EPS_NORM, TABW,
+			 NS * TABW, NS, KRNL_FMT_F32, krnl_attn_split(KRNL_ATTN_MERGE, 0, 0));
+	fails += cmp_bits("attn split-K", "out, split vs whole", out2, out, (size_t)R * NH * HD);
+	fails += cmp_bits("attn split-K", "k cache, split vs whole", kc2, kc, nc);
+	fails += cmp_bits("attn split-K", "v cache, split vs whole", vc2, vc, nc);
+	/* the reference, from the same cached entries */
+	for (int r = 0; r < R; r++) {
+		for (int h = 0; h < NKV; h++)
+			for (int t = 0; t < ps[r]; t++) {
+				size_t at = krnl_kv_at((uint32_t)bt[hs[r] * TABW + t / 64], (uint32_t)h,
+						       (uint32_t)t, NKV, HD);
+
+				for (int i = 0; i < HD; i++) {
+					kh[((size_t)h * MC + t) * HD + i] = kc[at + i];
+					vh[((size_t)h * MC + t) * HD + i] = vc[at + i];
+				}
+			}
+		ref_attn_decode(want + (size_t)r * NH * HD, qg + (size_t)r * 2 * NH * HD,
+				k + (size_t)r * NKV * HD, v + (size_t)r * NKV * HD, qn, kn, kh, vh,
+				ps[r], NH, NKV, HD, RD, 1e4, EPS_NORM, MC, 0);
+	}
+	fails += cmp_rel("attn split-K", "out vs reference", out, (size_t)NH * HD, want, R,
+			 (size_t)NH * HD, TOL_F32);
+	arena_free(&a);
+	assert_int_equal(fails, 0);
 }
 
 /* ======================================================================== */
@@ -1751,8 +1836,8 @@ static void test_meter(void **state)
 		mport(&m, AT_OUT, out, sizeof(float) * R * NH * HD);
 		krnl_meter_cur = &m;
 		krnl_attn_decode(KW(qg), KW(k), KW(v), KW(qn), KW(kn), KW(kc), KW(vc), KW(sl),
-				 KW(ps), KW(rope), KW(bt), KW(out), R, NH, NKV, HD, RD, EPS_NORM, TABW,
-				 NS * TABW, NS, KRNL_FMT_F32);
+				 KW(ps), KW(rope), KW(bt), KW(out), NULL, R, NH, NKV, HD, RD, EPS_NORM, TABW,
+				 NS * TABW, NS, KRNL_FMT_F32, WHOLE);
 		krnl_meter_cur = NULL;
 		/* prefix 0..pos-1 of every kv head, once; the new entry only written */
 		uint64_t pre = (uint64_t)(ps[0] + ps[1]) * NKV * HD / 16;
@@ -1916,6 +2001,7 @@ int main(void)
 		cmocka_unit_test(test_conv1d_step),
 		cmocka_unit_test(test_deltanet_step),
 		cmocka_unit_test(test_attn_decode),
+		cmocka_unit_test(test_attn_split),
 		cmocka_unit_test(test_moe_router),
 		cmocka_unit_test(test_expert_ffn),
 		cmocka_unit_test(test_lm_head_argmax),
