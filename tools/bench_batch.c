@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("model %s, %u decode tokens per sequence, emulated card\n", o.model_dir, steps);
-	printf("%5s %12s %12s %14s %14s %16s %10s %10s\n", "seqs", "ms/token", "tokens/s",
+	printf("%5s %12s %12s %14s %14s %16s %10s %10s\n", "seqs", "ms/step", "tokens/s",
 	       "HBM B/step", "HBM B/token", "expert B/token", "tok/s x", "B/tok x");
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		if (run(e, sizes[i], steps, &rows[i])) {
