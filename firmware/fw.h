@@ -132,6 +132,7 @@ struct fw_pool {
 	uint32_t every;			/* prefix snapshot spacing in positions */
 	uint64_t budget;		/* prefix-cache bytes */
 	uint64_t held;			/* bytes the prefix cache holds now */
+	uint32_t seen_pages, seen_blks;	/* free counts last published */
 };
 
 struct fw {

@@ -478,7 +478,11 @@ int fw_service(struct fw *fw)
 		return rc;
 	}
 	if (n == 0) {
-		fw_pool_publish(fw);
+		/* an idle poll: publish only what gather changed (evictions,
+		 * preemptions, a sequence finished for want of room) */
+		if (fw->pool.npage_free != fw->pool.seen_pages ||
+		    fw->pool.nblk_free != fw->pool.seen_blks)
+			fw_pool_publish(fw);
 		return 0;
 	}
 	atomic_store_explicit(&ctrl->in_step, 1, memory_order_release);

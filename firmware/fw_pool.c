@@ -80,6 +80,8 @@ void fw_pool_publish(struct fw *fw)
 		live += fw->seq[i].active;
 	for (uint32_t i = 0; i < P->nblk; i++)
 		snaps += P->snap[i].used;
+	P->seen_pages = P->npage_free;
+	P->seen_blks = P->nblk_free;
 	atomic_store_explicit(&c->blocks_free, P->nblk_free, memory_order_relaxed);
 	atomic_store_explicit(&c->pages_free, P->npage_free, memory_order_relaxed);
 	atomic_store_explicit(&c->live_seqs, live, memory_order_relaxed);
