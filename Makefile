@@ -99,7 +99,10 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_FLAGS) -o $@ $< $(LIB_SRCS) $(LIBS)
 
+# make fuzz builds the targets; make fuzz FUZZ_TIME=S also runs each for S
+# seconds and merges what found new coverage into tests/fuzz/corpus.
 fuzz: $(FUZZERS)
+	@if [ -n "$(FUZZ_TIME)" ]; then bash scripts/fuzz.sh $(FUZZ_TIME); fi
 
 unit: build/tools/gen_connectivity build/tools/bench_batch build/tools/bench_ctx $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
 
