@@ -1146,8 +1146,12 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 				o->port, NULL, NULL, on_request, h,
 				MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)300,
+				MHD_OPTION_CONNECTION_LIMIT,
+				(unsigned int)(o->max_conns ? o->max_conns : 256),
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+				(unsigned int)o->max_conns_per_ip,
+				MHD_OPTION_CONNECTION_TIMEOUT,
+				(unsigned int)(o->idle_timeout_s ? o->idle_timeout_s : 60),
 				MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
 				MHD_OPTION_END);
 	if (!h->d) {

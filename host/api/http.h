@@ -28,6 +28,12 @@ struct nc_http_opts {
 	const char *model_name;	/* name in /v1/models and responses; NULL: "nextcard" */
 	size_t max_body;	/* request body limit in bytes; 0: 1 MiB */
 	uint32_t max_tokens;	/* cap on a request's max_tokens; 0: 4096 */
+	/* Against slow and greedy clients (slowloris): connections at once and
+	 * per client address (beyond them a connection is closed at once), and
+	 * seconds a connection may stay idle (no byte either way) before it is
+	 * closed.  0: 256, no per-address limit (behind a load balancer every
+	 * client has its address), 60 s. */
+	uint32_t max_conns, max_conns_per_ip, idle_timeout_s;
 };
 
 /* Start listening.  0, or -1 with a one-line reason in err.  s, e, tok and m

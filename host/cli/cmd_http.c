@@ -43,7 +43,8 @@ static int usage(const char *why)
 {
 	fprintf(stderr, "nextcard http: %s (usage: nextcard http --model DIR [--port 8080] "
 		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
-		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N] " NC_POOL_USAGE ")\n",
+		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N] "
+		"[--max-conns N] [--max-conns-per-ip N] [--idle-timeout S] " NC_POOL_USAGE ")\n",
 		why);
 	return 2;
 }
@@ -77,6 +78,9 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "max-body", required_argument, 0, 'L' },
 		{ "name", required_argument, 0, 'N' },
 		{ "exit-after-ms", required_argument, 0, 'E' },
+		{ "max-conns", required_argument, 0, 'C' },
+		{ "max-conns-per-ip", required_argument, 0, 'I' },
+		{ "idle-timeout", required_argument, 0, 'T' },
 		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
@@ -137,6 +141,18 @@ static int parse(int argc, char **argv, struct http_args *a)
 		case 'E':
 			if (nc_parse_u32(optarg, 1, UINT32_MAX, &a->exit_after_ms))
 				return usage("--exit-after-ms wants a number >= 1");
+			break;
+		case 'C':
+			if (nc_parse_u32(optarg, 1, 65536, &a->ho.max_conns))
+				return usage("--max-conns wants a number 1..65536");
+			break;
+		case 'I':
+			if (nc_parse_u32(optarg, 1, 65536, &a->ho.max_conns_per_ip))
+				return usage("--max-conns-per-ip wants a number 1..65536");
+			break;
+		case 'T':
+			if (nc_parse_u32(optarg, 1, 86400, &a->ho.idle_timeout_s))
+				return usage("--idle-timeout wants seconds 1..86400");
 			break;
 		default:
 			return usage("unknown or incomplete option");
