@@ -29,7 +29,7 @@
 #define FW_RES_RING	1024
 #define FW_MAX_SEQS	256		/* live sequences */
 #define FW_MAX_ROWS	64		/* positions per token step */
-#define FW_MAX_STOP	8
+#define FW_MAX_STOP	18		/* the wire's 16, end-of-sequence, end-of-turn */
 
 enum fw_state {
 	FW_ST_OFF = 0,

@@ -65,6 +65,11 @@ refuses "bad ids" $NC generate --model assets/tiny-a --ids 1,,2 --max-new 2
 refuses "negative id" $NC generate --model assets/tiny-a --ids -1 --max-new 2
 refuses "id beyond vocab" $NC generate --model assets/tiny-a --ids 1,512 --max-new 2
 refuses "max-new zero" $NC generate --model assets/tiny-a --ids 1 --max-new 0
+# the wire allows 16 stop ids and the server adds end-of-sequence (and on HTTP
+# chats the end of turn): the card takes 18
+out=$($NC generate --model assets/tiny-a --ids 1,2 --max-new 2 --stop-ids "$(seq -s, 500 1 517)")
+check "generate takes 18 stop ids ($out)" [ -n "$out" ]
+refuses "19 stop ids" $NC generate --model assets/tiny-a --ids 1 --max-new 2 --stop-ids "$(seq -s, 490 1 508)"
 refuses "score without --logits-out" $NC score --model assets/tiny-a --ids 1,2
 refuses "unwritable logits file" $NC score --model assets/tiny-a --ids 1,2 --logits-out /nonexistent/x
 refuses "unknown card" $NC generate --model assets/tiny-a --ids 1 --max-new 1 --card fpga9

@@ -11,6 +11,7 @@
 #include "model/engine.h"
 #include "model/sched.h"
 #include "net/dp/dp_card.h"
+#include "net/proto.h"
 
 #if __has_include("api/http.h")
 #include "api/http.h"
@@ -131,6 +132,7 @@ void dp_card_info(const struct dp_card *c, struct dp_card_info *info)
 	info->ctx = c->e->ctrl->ctx_limit ? c->e->ctrl->ctx_limit : 4096;
 	info->slots = c->e->n_seqs;
 	info->queue_cap = c->queue_cap;
+	_Static_assert(FW_MAX_STOP >= NC_MAX_STOP + 1, "the wire's stop ids and end-of-sequence fit the card");
 	info->max_stop = FW_MAX_STOP;
 	info->load_ns = c->e->load_ns;
 	info->backend = shim_backend(c->e->card);
