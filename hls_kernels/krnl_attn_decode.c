@@ -110,6 +110,21 @@ static uint32_t page_of(const krnl_word *bt, uint64_t tab, uint32_t t, uint32_t 
 	return pg < npages ? pg : 0;
 }
 
+/* An empty softmax state: max -inf, sum 0, accumulators 0. */
+static void empty(float *m, float *l, float *a, uint32_t group, uint32_t gw)
+{
+	for (uint32_t j = 0; j < group; j++) {
+#pragma HLS loop_tripcount max=16
+		m[j] = -INFINITY;
+		l[j] = 0.0f;
+	}
+	for (uint32_t i = 0; i < gw; i++) {
+#pragma HLS loop_tripcount max=8192
+#pragma HLS PIPELINE II=1
+		a[i] = 0.0f;
+	}
+}
+
 /* Merge a block partial (mb, lb, ab) into the running total (m, l, a) of the
  * group's heads, in block order. */
 static void merge(float *m, float *l, float *a, const float *mb, const float *lb,
@@ -237,16 +252,7 @@ kv_head:
 #pragma HLS loop_tripcount max=128
 			uint64_t po = ((uint64_t)r * nkv + g) * nbw * pw;	/* its partials */
 
-			for (uint32_t j = 0; j < group; j++) {
-#pragma HLS loop_tripcount max=16
-				m[j] = -INFINITY;
-				l[j] = 0.0f;
-			}
-			for (uint32_t i = 0; i < gw; i++) {
-#pragma HLS loop_tripcount max=8192
-#pragma HLS PIPELINE II=1
-				acc[i] = 0.0f;
-			}
+			empty(m, l, acc, group, gw);
 			if (mode != KRNL_ATTN_PART)	/* the group's gates */
 				krnl_rd_f32(gt, qg, qrow + (uint64_t)nh * hd + (uint64_t)g * gw, gw);
 			if (mode == KRNL_ATTN_MERGE) {
@@ -294,16 +300,7 @@ block:
 #pragma HLS loop_tripcount max=1024
 				uint32_t t1 = (bi + 1) * KRNL_KV_SPLIT * KRNL_KV_PAGE;
 
-				for (uint32_t j = 0; j < group; j++) {
-#pragma HLS loop_tripcount max=16
-					mb[j] = -INFINITY;
-					lb[j] = 0.0f;
-				}
-				for (uint32_t i = 0; i < gw; i++) {
-#pragma HLS loop_tripcount max=8192
-#pragma HLS PIPELINE II=1
-					ab[i] = 0.0f;
-				}
+				empty(mb, lb, ab, group, gw);
 				/* positions of the block below p from the cache a page at
 				 * a time, each page once for the group; p from chip */
 page:
