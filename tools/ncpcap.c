@@ -337,6 +337,13 @@ static void gen_hostile(const uint32_t *ids, uint32_t n, uint32_t max_tokens)
 	len = nc_build_request(b, sizeof(b), 0xB020, 0, &rq);
 	b[3] = 200;
 	raw(cli_ip, 42020, b, (size_t)len, OK);
+	/* a request claiming 70,000 prompt ids: a body past the limit */
+	len = nc_build_request(b, sizeof(b), 0xB021, 0, &rq);
+	b[NC_HDR_LEN + 32] = 70000 & 0xff;
+	b[NC_HDR_LEN + 33] = 70000 >> 8 & 0xff;
+	b[NC_HDR_LEN + 34] = 70000 >> 16 & 0xff;
+	b[NC_HDR_LEN + 35] = 0;
+	raw(cli_ip, 42021, b, (size_t)len, OK);
 	srand(7);
 	for (int i = 0; i < 200; i++) {
 		size_t gl = (size_t)(rand() % 1400) + 1;

@@ -47,6 +47,9 @@ check "1000 clients: each streamed or refused BUSY ($answered)" [ "$answered" -e
 busy=$(grep -cE 'nc ERROR rid=0xf0[0-9a-f]+ .*code=busy' "$d")
 check "1000 clients: some refused BUSY, not dropped ($busy)" [ "$busy" -gt 0 ]
 check "server-type packet never answered" bash -c "! grep -q 'dport=42030' '$d'"
+check "unknown type 200: ERROR names it (bad_type=200)" grep -q 'dport=42020 .*bad_type=200 ' "$d"
+check "a body past the limit: TOO_LONG with the limit (detail=262144)" \
+	grep -q 'dport=42021 .*code=too long bad_type=1 max_version=1 detail=262144 ' "$d"
 check "every checksum right" bash -c "! grep -q 'sum=BAD' '$d'"
 counter() { grep -o " $1=[0-9]*" "$log" | head -1 | cut -d= -f2; }
 for c in ip_hdr ip_csum udp_csum ip_frag bad_magic malformed version server_type \

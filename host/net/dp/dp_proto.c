@@ -607,7 +607,7 @@ static void handle_frag(struct dp *d, const struct nc_pkt *p,
 	if (rc < 0) {
 		d->c.req_bad++;
 		send_error(d, from, p->h.rid, 0, (uint16_t)nc_err_to_wire(rc),
-			   NC_T_REQUEST_FRAG, 0, NULL, 1);
+			   NC_T_REQUEST_FRAG, rc == -NC_E_TOO_LONG ? NC_MAX_BODY : 0, NULL, 1);
 		nc_reasm_release(&d->reasm, done.handle);
 		return;
 	}
@@ -711,8 +711,10 @@ int dp_proto_rx(struct dp *d, struct rte_mbuf *m, const uint8_t *pl, uint16_t le
 			rid = nc_le64(pl + 8);
 			seq = nc_le32(pl + 16);
 		}
-		send_error(d, from, rid, seq, (uint16_t)nc_err_to_wire(rc),
-			   pl[3] <= NC_T_MAX_ ? pl[3] : 0, 0, NULL, 1);
+		/* the type byte was read (is_server_type above): name it, even
+		 * when it is no type we know; TOO_LONG says the limit */
+		send_error(d, from, rid, seq, (uint16_t)nc_err_to_wire(rc), pl[3],
+			   rc == -NC_E_TOO_LONG ? NC_MAX_BODY : 0, NULL, 1);
 		return 0;
 	}
 	switch (p.h.type) {
