@@ -43,6 +43,23 @@ check "tokens = nextcard generate ($want)" [ "$(stream 0x1111)" = "$want" ]
 check "fragmented request: same tokens" [ "$(stream 0x4444)" = "$want" ]
 check "UDP checksum 0: same tokens" [ "$(stream 0x6666)" = "$want" ]
 check "FINAL length, usage 10+12" grep -q 'nc FINAL rid=0x1111 seq=12 dport=40001 retrans=0 reason=length err=0 prompt_tokens=10 completion_tokens=12' "$d"
+
+# a prompt as long as the context (--ctx 64): accepted, one token, then FINAL
+# length; one id longer: TOO_LONG with the longest prompt taken (64)
+for n in 64 65; do
+	long=$(echo "$toks" | cut -d, -f1-64)	# the reference holds 64 ids
+	[ $n = 65 ] && long="$long,7"
+	$PCAP gen basic "$tmp/ctx$n.pcap" --ids "$long" --max-tokens 12 2>/dev/null
+	timeout 60 $NC serve -l 1 --no-pci --no-huge -m 128 --no-shconf --no-telemetry \
+		--log-level='*:warning' --file-prefix "ncpcapc$n$$" \
+		--vdev="net_pcap0,rx_pcap=$tmp/ctx$n.pcap,tx_pcap=$tmp/ctxo$n.pcap" \
+		-- --model assets/tiny-a --ctx 64 --ip 10.77.0.2 --exit-after-idle-ms 400 >/dev/null 2>&1
+	$PCAP dump "$tmp/ctxo$n.pcap" >"$tmp/ctx$n.txt" || true
+done
+check "a prompt of the whole context: one token, FINAL length" \
+	grep -q 'nc FINAL rid=0x1111 seq=1 dport=40001 retrans=0 reason=length err=0 prompt_tokens=64 completion_tokens=1' "$tmp/ctx64.txt"
+check "one id past it: TOO_LONG, detail 64" \
+	grep -q 'nc ERROR rid=0x1111 .*code=too long .*detail=64 ' "$tmp/ctx65.txt"
 check "duplicate request: one stream" [ "$(grep -c 'nc TOKEN rid=0x1111 seq=0 .*retrans=0' "$d")" -eq 1 ]
 check "duplicate request: ACCEPTED again" [ "$(grep -c 'nc ACCEPTED rid=0x1111' "$d")" -eq 2 ]
 check "token packet timestamps: tx after rx" bash -c "! grep 'nc TOKEN' '$d' | grep -q 'tx_after_rx_ns=0 '"

@@ -321,7 +321,7 @@ void dp_proto_after_poll(struct dp *d)
 static int check_body(struct dp *d, const struct dp_peer *from, uint64_t rid,
 		      const struct nc_request_view *v)
 {
-	uint32_t limit = d->ctx > 1 ? d->ctx - 1 : 1;
+	uint32_t limit = d->ctx;	/* a prompt as long as the context still says one token */
 
 	if (v->model_len && (v->model_len != strlen(d->model_name) ||
 			     memcmp(v->model, d->model_name, v->model_len))) {
@@ -374,7 +374,7 @@ static long prompt_ids(struct dp *d, struct dp_req *r, const struct dp_peer *fro
 		       uint64_t rid, const struct nc_request_view *v,
 		       const int32_t **ids)
 {
-	uint32_t limit = d->ctx > 1 ? d->ctx - 1 : 1;
+	uint32_t limit = d->ctx;	/* a prompt as long as the context still says one token */
 	long n;
 
 	if (v->text_len) {
@@ -485,8 +485,9 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	s->prompt_tokens = (uint32_t)n;
 	s->text_out = r->text_out;
 	s->max_tokens = v->s.max_tokens;
-	if (s->max_tokens > d->ctx - (uint32_t)n)
-		s->max_tokens = d->ctx - (uint32_t)n;
+	/* the token after the last position needs no position of its own */
+	if (s->max_tokens > d->ctx - (uint32_t)n + 1)
+		s->max_tokens = d->ctx - (uint32_t)n + 1;
 	if (s->max_tokens > d->sess.cfg.tok_cap)
 		s->max_tokens = d->sess.cfg.tok_cap;
 	for (uint32_t i = 0; i < v->n_stop; i++)
