@@ -491,6 +491,10 @@ int nc_parse(const uint8_t *buf, size_t len, struct nc_pkt *o)
 	p = buf + o->h.hdr_len;
 	n = o->h.payload_len;
 	o->payload = p;
+	/* a request names itself with a non-zero id and carries seq 0 */
+	if ((o->h.type == NC_T_REQUEST || o->h.type == NC_T_REQUEST_FRAG) &&
+	    (o->h.rid == 0 || o->h.seq != 0))
+		return -NC_E_FIELD;
 	switch (o->h.type) {
 	case NC_T_REQUEST:
 		return nc_parse_request_body(p, n, &o->u.req);

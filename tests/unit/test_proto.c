@@ -257,6 +257,9 @@ static void test_stop_strings_malformed(void **state)
 	MUT(nc_put32(pkt + sect - 4, NC_MAX_STOP_SECT + 1), -NC_E_FIELD);
 	/* flag clear: the section is extra bytes */
 	MUT(pkt[24 + 24] = 0, -NC_E_LEN);
+	/* a request names itself (request id not 0) and carries seq 0 */
+	MUT(memset(pkt + 8, 0, 8), -NC_E_FIELD);
+	MUT(nc_put32(pkt + 16, 1), -NC_E_FIELD);
 	/* the builder refuses what the parser refuses */
 	rq.stop_str = five;
 	rq.n_stop_str = 5;
