@@ -294,3 +294,17 @@ void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 	st->step_ns_total = atomic_load_explicit(&ctrl->step_ns_total, memory_order_relaxed);
 	nc_engine_pool_stats(s->e, st);
 }
+
+uint32_t nc_sched_queue_pos(struct nc_sched *s, uint64_t id)
+{
+	uint32_t pos = 0;
+
+	pthread_mutex_lock(&s->lock);
+	for (uint32_t i = 0; i < s->fcount; i++)
+		if (s->fifo[(s->fhead + i) % s->queue_cap] == id) {
+			pos = i + 1;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return pos;
+}

@@ -78,4 +78,8 @@ int nc_sched_poll(struct nc_sched *s);
 
 void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st);
 
+/* Where request id waits: 1 + the requests ahead of it in the queue, or 0
+ * when it runs (or is unknown). */
+uint32_t nc_sched_queue_pos(struct nc_sched *s, uint64_t id);
+
 #endif

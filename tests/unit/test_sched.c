@@ -78,7 +78,7 @@ static void queue_and_busy(void **state)
 	struct nc_sched *s = nc_sched_new(e, QCAP);
 	static struct rec r[N + 1], alone;
 	int32_t ids[N + 1][LEN];
-	uint64_t id;
+	uint64_t id, idk[N];
 	char err[256];
 
 	assert_non_null(s);
@@ -88,14 +88,20 @@ static void queue_and_busy(void **state)
 					  .on_event = on_ev, .release = on_release, .user = &r[k] };
 		prompt(ids[k], LEN, k);
 		int rc = nc_sched_submit(s, &q, &id, err, sizeof(err));
-		if (k < N)
+		if (k < N) {
 			assert_int_equal(rc, 0);
-		else
+			idk[k] = id;
+		} else {
 			assert_int_equal(rc, -EBUSY);	/* the 25th: refused, not dropped */
+		}
 	}
 	struct nc_sched_stats st;
 	nc_sched_get_stats(s, &st);
 	assert_int_equal(st.queued, QCAP);
+	/* running: 0; queued: 1 + the requests ahead of it */
+	assert_int_equal(nc_sched_queue_pos(s, idk[0]), 0);
+	for (int k = 0; k < QCAP; k++)
+		assert_int_equal(nc_sched_queue_pos(s, idk[N - QCAP + k]), (uint32_t)k + 1);
 	assert_int_equal(st.refused_busy, 1);
 	run_until_done(s, r, N);
 	for (int k = 0; k < N; k++) {

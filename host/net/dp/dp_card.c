@@ -168,6 +168,11 @@ int dp_card_poll(struct dp_card *c)
 	return nc_sched_poll(c->s);
 }
 
+uint32_t dp_card_queue_pos(struct dp_card *c, uint64_t handle)
+{
+	return nc_sched_queue_pos(c->s, handle);
+}
+
 void dp_card_stats(struct dp_card *c, struct dp_card_stats *st)
 {
 	struct nc_sched_stats s;

@@ -72,6 +72,9 @@ void dp_card_info(const struct dp_card *c, struct dp_card_info *info);
 
 /* 0 (*handle set), -EBUSY (queue full), -EINVAL (message in err).  On a
  * non-zero return release() has not been called. */
+/* 1 + the requests ahead of handle in the queue; 0 when it runs. */
+uint32_t dp_card_queue_pos(struct dp_card *c, uint64_t handle);
+
 int dp_card_submit(struct dp_card *c, const struct dp_card_req *r,
 		   uint64_t *handle, char *err, size_t errlen);
 int dp_card_cancel(struct dp_card *c, uint64_t handle);

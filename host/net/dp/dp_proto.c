@@ -108,14 +108,11 @@ static void send_accepted(struct dp *d, struct nc_sess *s, uint32_t queue_pos)
 	dp_udp_send(d, m, (uint16_t)len, NULL);
 }
 
-/* queue_pos for ACCEPTED re-sent to a still queued request (an upper bound:
- * the scheduler counts its whole queue). */
-static uint32_t dup_queue_pos(struct dp *d)
+/* queue_pos of a session's request: 1 + the requests ahead of it, 0 when it
+ * runs. */
+static uint32_t queue_pos(struct dp *d, const struct nc_sess *s)
 {
-	struct dp_card_stats st;
-
-	dp_card_stats(d->card, &st);
-	return st.queued;
+	return s->state == NC_SS_QUEUED ? dp_card_queue_pos(d->card, s->handle) : 0;
 }
 
 /* Session callbacks. */
@@ -172,10 +169,8 @@ static int ops_send(void *ctx, struct nc_sess *s, const struct nc_sess_pkt *p,
 static void ops_accepted(void *ctx, struct nc_sess *s)
 {
 	struct dp *d = ctx;
-	struct dp_card_stats st;
 
-	dp_card_stats(d->card, &st);
-	send_accepted(d, s, st.queued);
+	send_accepted(d, s, queue_pos(d, s));
 }
 
 static void ops_cancel(void *ctx, struct nc_sess *s)
@@ -440,7 +435,6 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	struct nc_sess *s;
 	struct dp_req *r;
 	struct dp_card_req q = { 0 };
-	struct dp_card_stats st;
 	const int32_t *ids = NULL;
 	char err[160];
 	long n;
@@ -451,7 +445,7 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	if (s) {
 		d->c.req_dup++;
 		if (nc_sess_dup(&d->sess, s, dp_ns(d, rx_tsc)))
-			send_accepted(d, s, s->state == NC_SS_QUEUED ? dup_queue_pos(d) : 0);
+			send_accepted(d, s, queue_pos(d, s));
 		goto drop;
 	}
 	if (check_body(d, from, rid, v)) {
@@ -540,8 +534,7 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 	d->c.req_ok++;
 	atomic_fetch_add_explicit(&d->m->udp_requests, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&d->m->prompt_tokens, (uint64_t)n, memory_order_relaxed);
-	dp_card_stats(d->card, &st);
-	send_accepted(d, s, r->started ? 0 : (st.queued ? st.queued - 1 : 0));
+	send_accepted(d, s, r->started ? 0 : dp_card_queue_pos(d->card, s->handle));
 	if (reasm && !keep)
 		nc_reasm_release(&d->reasm, handle);
 	/* a kept mbuf or buffer goes back in release_prompt() (maybe already) */
@@ -580,8 +573,7 @@ static void handle_frag(struct dp *d, const struct nc_pkt *p,
 		if (p->u.frag.index == 0) {
 			d->c.req_dup++;
 			if (nc_sess_dup(&d->sess, s, dp_ns(d, rx_tsc)))
-				send_accepted(d, s, s->state == NC_SS_QUEUED ?
-						 dup_queue_pos(d) : 0);
+				send_accepted(d, s, queue_pos(d, s));
 		}
 		return;
 	}
