@@ -211,7 +211,7 @@ struct nc_frag_view {
 };
 
 struct nc_accepted {
-	uint32_t queue_pos;	/* requests ahead of this one */
+	uint32_t queue_pos;	/* 0: running; n: waiting, n - 1 requests ahead */
 	uint32_t prompt_tokens;
 	uint16_t window;	/* server replay window, packets */
 	uint64_t rx_ns;		/* NIC rx time of the request */
