@@ -30,8 +30,9 @@ rc=$?
 check "decode at 32,800 positions (rc=$rc)" [ "$rc" -eq 0 ]
 toks=$(head -1 "$tmp/out")
 check "8 tokens: $toks" [ "$(echo "$toks" | tr ',' '\n' | grep -c '^[0-9][0-9]*$')" -eq 8 ]
-check "decode measured past 32K ($(grep -c 'decode steps measured' "$tmp/out") stats line)" \
-	grep -q '^stats: 6 decode steps measured' "$tmp/out"
+# (how many decode steps the stats window catches varies from run to run)
+steps=$(sed -n 's/^stats: \([0-9]*\) decode steps measured.*/\1/p' "$tmp/out")
+check "decode steps measured past 32K (${steps:-none})" [ "${steps:-0}" -ge 1 ]
 grep -E '^stats: (prefill|state pool)|krnl_attn_decode' "$tmp/out"
 $NC generate --model "$tmp/m" --ctx 32768 --ids "$ids" --max-new 8 >"$tmp/o2" 2>&1
 check "a prompt past --ctx is refused ($(head -c 120 "$tmp/o2"))" grep -qi 'prompt\|context' "$tmp/o2"
