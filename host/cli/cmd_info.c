@@ -84,7 +84,7 @@ static int placement(const char *dir, const char *card, const char *board,
 	ctrl->ctx_limit = eo->ctx_limit ? eo->ctx_limit : cfg->max_ctx < 4096 ? cfg->max_ctx : 4096;
 	ctrl->seq_limit = eo->seqs;
 	ctrl->page_limit = eo->kv_pages;
-	ctrl->cfg.dt_kv = eo->kv == NC_KV_BF16 ? KRNL_FMT_BF16 : KRNL_FMT_F32;
+	ctrl->cfg.dt_kv = eo->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;	/* as the engine */
 	ctrl->cmd[0] = c;
 	atomic_store(&ctrl->cmd_head, 1);
 	shim_kick(sc);
