@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "shim_card.h"
 
 uint64_t shim_now_ns(void)
@@ -42,6 +43,13 @@ static int hal_run(void *ctx, const struct krnl_call *k)
 
 	if (k->id >= KRNL_COUNT)
 		return -EINVAL;
+	if (c->fault_kind && atomic_fetch_add_explicit(&c->calls, 1, memory_order_relaxed) + 1 ==
+			     atomic_load_explicit(&c->fault_at, memory_order_relaxed)) {
+		if (c->fault_kind == SHIM_FAULT_HANG)	/* until a reset: the card is closed */
+			while (!atomic_load_explicit(&c->stop, memory_order_acquire))
+				usleep(1000);
+		return -EIO;
+	}
 	rc = c->be->run(c, k);
 	atomic_fetch_add_explicit(&c->cnt.krnl_calls[k->id], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&c->cnt.krnl_ns[k->id], shim_now_ns() - t0,
@@ -272,6 +280,28 @@ void shim_close(struct shim_card *c)
 	}
 	c->be->close(c);
 	free(c);
+}
+
+int shim_inject_fault(struct shim_card *c, const char *spec, char *err, size_t errlen)
+{
+	const char *at = spec ? strchr(spec, '@') : NULL;
+	char *end;
+	unsigned long long n;
+	int kind;
+
+	if (at && (size_t)(at - spec) == 5 && !strncmp(spec, "error", 5))
+		kind = SHIM_FAULT_ERROR;
+	else if (at && (size_t)(at - spec) == 4 && !strncmp(spec, "hang", 4))
+		kind = SHIM_FAULT_HANG;
+	else
+		return snprintf(err, errlen, "fault '%s': want error@N or hang@N", spec ? spec : ""), -1;
+	errno = 0;
+	n = strtoull(at + 1, &end, 10);
+	if (errno || end == at + 1 || *end || n == 0)
+		return snprintf(err, errlen, "fault '%s': N must be a kernel call count >= 1", spec), -1;
+	atomic_store(&c->fault_at, atomic_load(&c->calls) + n);
+	c->fault_kind = kind;
+	return 0;
 }
 
 struct fw_ctrl *shim_ctrl(struct shim_card *c)

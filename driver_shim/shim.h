@@ -62,4 +62,11 @@ void shim_reset_stats(struct shim_card *card);
 /* "emu" or "xrt". */
 const char *shim_backend(const struct shim_card *card);
 
+/* Inject a card fault for the tests: spec "KIND@N", the Nth kernel call from
+ * now fails.  KIND: "error" (the call returns an error, as a kernel that
+ * reports one or an XRT run that ends in ERT_CMD_STATE_ERROR) or "hang" (the
+ * call never returns, until the card is closed).  0, or -1 with err. */
+enum { SHIM_FAULT_NONE = 0, SHIM_FAULT_ERROR, SHIM_FAULT_HANG };
+int shim_inject_fault(struct shim_card *card, const char *spec, char *err, size_t errlen);
+
 #endif

@@ -52,6 +52,9 @@ struct shim_card {
 	atomic_uint res_seq;
 	int ev_up;
 	struct shim_counters cnt;
+	/* an injected fault (shim_inject_fault): at kernel call fault_at */
+	atomic_int fault_kind;		/* SHIM_FAULT_* */
+	_Atomic uint64_t calls, fault_at;
 };
 
 /* Count n bytes at addr against the banks they fall in (and kernel k, or -1). */

@@ -485,8 +485,9 @@ int fw_service(struct fw *fw)
 			fw_pool_publish(fw);
 		return 0;
 	}
-	atomic_store_explicit(&ctrl->in_step, 1, memory_order_release);
 	t0 = fw->hal.now_ns(fw->hal.ctx);
+	atomic_store_explicit(&ctrl->step_t0, t0, memory_order_relaxed);
+	atomic_store_explicit(&ctrl->in_step, 1, memory_order_release);
 	/* the kernels take KRNL_MAX_BATCH rows a call: a step of more rows runs
 	 * as tiles, in order, so a later tile sees what an earlier one wrote */
 	for (uint32_t at = 0; at < n; at += KRNL_MAX_BATCH) {
@@ -495,6 +496,7 @@ int fw_service(struct fw *fw)
 		rc = fw_step(fw, rows + at, m, pick + at);
 		if (rc) {
 			fail(fw, rc, "token step");
+			atomic_store_explicit(&ctrl->in_step, 0, memory_order_release);
 			return rc;
 		}
 	}

@@ -157,6 +157,8 @@ struct fw_ctrl {
 
 	/* counters, firmware-owned */
 	_Atomic uint32_t in_step;	/* 1 while a token step runs */
+	_Atomic uint64_t step_t0;	/* when it began (the card's monotonic ns): for the
+					   host's watchdog */
 	_Atomic uint32_t hold;		/* host writes 1: start no new step (counter snapshots) */
 	_Atomic uint64_t steps;
 	_Atomic uint64_t step_rows;

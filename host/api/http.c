@@ -8,6 +8,7 @@
  * and freed when both have let go (the scheduler after its last event).
  */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -50,7 +51,8 @@ struct nc_http {
 	_Atomic uint64_t seq;
 };
 
-enum route { RT_NONE, RT_COMPLETIONS, RT_CHAT, RT_MODELS, RT_MODEL, RT_HEALTH, RT_METRICS };
+enum route { RT_NONE, RT_COMPLETIONS, RT_CHAT, RT_MODELS, RT_MODEL, RT_HEALTH, RT_READY,
+	     RT_METRICS };
 
 /* Per HTTP request, from the first header to the end of the upload. */
 struct conn {
@@ -875,21 +877,48 @@ static char *model_json(struct nc_http *h, int list)
 	return s;
 }
 
+static const char *card_state_name(uint32_t st)
+{
+	static const char *const n[] = { "off", "booted", "configured", "running", "failed" };
+
+	return st < sizeof(n) / sizeof(n[0]) ? n[st] : "unknown";
+}
+
+/* Liveness: the process answers (200), whatever the card's state. */
 static enum MHD_Result do_health(struct nc_http *h, struct MHD_Connection *c)
 {
 	struct nc_sched_stats st;
 	uint32_t state = atomic_load_explicit(&h->e->ctrl->state, memory_order_relaxed);
-	int ok = state == FW_ST_RUNNING;
 	char *s = malloc(512);
 
 	nc_sched_get_stats(h->s, &st);
 	if (s)
 		snprintf(s, 512,
-			 "{\"status\":\"%s\",\"model\":\"%s\",\"card\":\"%s\",\"slots\":%u,"
-			 "\"slots_active\":%u,\"queue\":%u,\"queue_capacity\":%u,"
-			 "\"context_length\":%u}",
-			 ok ? "ok" : "unavailable", h->model, shim_backend(h->e->card), st.slots,
+			 "{\"status\":\"ok\",\"model\":\"%s\",\"card\":\"%s\","
+			 "\"card_state\":\"%s\",\"slots\":%u,\"slots_active\":%u,\"queue\":%u,"
+			 "\"queue_capacity\":%u,\"context_length\":%u}",
+			 h->model, shim_backend(h->e->card), card_state_name(state), st.slots,
 			 st.active, st.queued, st.queue_cap, h->e->ctrl->ctx);
+	return send_json(c, MHD_HTTP_OK, s);
+}
+
+/* Readiness: 200 while the card runs the model; 503 with the card's state
+ * and its last error otherwise (a balancer sends nothing here). */
+static enum MHD_Result do_ready(struct nc_http *h, struct MHD_Connection *c)
+{
+	uint32_t state = atomic_load_explicit(&h->e->ctrl->state, memory_order_acquire);
+	int ok = state == FW_ST_RUNNING;
+	cJSON *o = cJSON_CreateObject();
+	char *s = NULL;
+
+	if (o) {
+		cJSON_AddBoolToObject(o, "ready", ok);
+		cJSON_AddStringToObject(o, "card_state", card_state_name(state));
+		if (!ok)
+			cJSON_AddStringToObject(o, "error", h->e->ctrl->error);
+		s = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+	}
 	return send_json(c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, s);
 }
 
@@ -947,6 +976,7 @@ static enum route route_of(const char *url, const char **method_want)
 		{ "/v1/chat/completions", "POST", RT_CHAT },
 		{ "/v1/models", "GET", RT_MODELS },
 		{ "/health", "GET", RT_HEALTH },
+		{ "/ready", "GET", RT_READY },
 		{ "/metrics", "GET", RT_METRICS },
 	};
 
@@ -989,6 +1019,8 @@ static enum MHD_Result dispatch(struct nc_http *h, struct MHD_Connection *c, str
 		return send_json(c, MHD_HTTP_OK, model_json(h, 0));
 	case RT_HEALTH:
 		return do_health(h, c);
+	case RT_READY:
+		return do_ready(h, c);
 	case RT_METRICS:
 		return do_metrics(h, c);
 	default:

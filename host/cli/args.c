@@ -125,6 +125,13 @@ int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, si
 		else
 			return snprintf(err, errlen, "--kv wants f32 or bf16"), -1;
 		return 1;
+	case 0x106:
+		if (nc_parse_u32(arg, 1, 86400000, &eo->watchdog_ms))
+			return snprintf(err, errlen, "--watchdog-ms wants 1..86400000"), -1;
+		return 1;
+	case 0x107:
+		eo->inject_fault = arg;
+		return 1;
 	case 0x104:
 		if (nc_parse_u64(arg, 1, 1u << 30, &mib))
 			return snprintf(err, errlen, "--prefix-budget-mib wants MiB 1..2^30"), -1;

@@ -72,6 +72,16 @@ int nc_engine_poll(struct nc_engine *e, struct fw_res *r)
 	if (tail == atomic_load_explicit(&ctrl->res_head, memory_order_acquire)) {
 		if (atomic_load_explicit(&ctrl->state, memory_order_acquire) == FW_ST_FAILED)
 			return -1;
+		/* the watchdog: a step that does not end is a card that hangs */
+		if (atomic_load_explicit(&ctrl->in_step, memory_order_acquire) &&
+		    now_ns() - atomic_load_explicit(&ctrl->step_t0, memory_order_relaxed) >
+			    e->watchdog_ns) {
+			snprintf(ctrl->error, sizeof(ctrl->error),
+				 "watchdog: a token step ran past %llu ms; the card is not answering",
+				 (unsigned long long)(e->watchdog_ns / 1000000));
+			atomic_store_explicit(&ctrl->state, FW_ST_FAILED, memory_order_release);
+			return -1;
+		}
 		return 0;
 	}
 	*r = ctrl->res[tail % FW_RES_RING];
@@ -336,6 +346,11 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 	}
 	for (uint32_t i = e->n_seqs; i-- > 0;)
 		e->seq_free[e->n_free++] = i;
+	e->watchdog_ns = (uint64_t)(o->watchdog_ms ? o->watchdog_ms : 30000) * 1000000ull;
+	if (o->inject_fault && shim_inject_fault(e->card, o->inject_fault, e2, sizeof(e2))) {
+		snprintf(err, errlen, "%s", e2);
+		goto fail;
+	}
 	e->load_ns = now_ns() - t0;
 	*out = e;
 	return 0;
@@ -441,6 +456,7 @@ void nc_engine_pool_stats(struct nc_engine *e, struct nc_sched_stats *st)
 
 #define LD(f) atomic_load_explicit(&c->f, memory_order_relaxed)
 	st->live_seqs = LD(live_seqs);
+	st->card_state = LD(state);
 	st->blocks = c->n_blocks;
 	st->blocks_free = LD(blocks_free);
 	st->pages = c->n_pages;
@@ -474,7 +490,9 @@ void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s)
 
 	/* hold the card between steps for the few microseconds of the copy */
 	atomic_store(&ctrl->hold, 1);
-	while (atomic_load(&ctrl->in_step))
+	/* (not past a failed card, nor past the watchdog) */
+	while (atomic_load(&ctrl->in_step) && atomic_load(&ctrl->state) != FW_ST_FAILED &&
+	       now_ns() - atomic_load(&ctrl->step_t0) <= e->watchdog_ns)
 		sched_yield();
 	shim_get_stats(e->card, &s->st);
 	s->steps = atomic_load(&ctrl->steps);

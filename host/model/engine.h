@@ -28,6 +28,8 @@ struct nc_engine_opts {
 	uint32_t kv_pages;	/* KV pages at most (one sequence's full context at least);
 				   0: all the card has room for */
 	uint32_t kv;		/* NC_KV_*: format of the KV cache pages */
+	uint32_t watchdog_ms;	/* a token step running longer fails the card; 0: 30000 */
+	const char *inject_fault; /* tests: shim_inject_fault spec once the model is up */
 };
 
 enum { NC_KV_DEFAULT = 0, NC_KV_F32, NC_KV_BF16 };
@@ -44,6 +46,7 @@ struct nc_engine {
 	uint32_t *seq_free;	/* ids not in flight, a stack */
 	uint8_t *seq_busy;	/* [n_seqs], host's view */
 	uint64_t load_ns;	/* time to bring the model up */
+	uint64_t watchdog_ns;
 	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
 	int converted;		/* formats differ from the checkpoint's float types */
 };

@@ -54,6 +54,7 @@ struct nc_sched_stats {
 	uint64_t tokens, steps, step_rows, step_ns_total;
 	/* the card's state pool (firmware/fw_ring.h) */
 	uint32_t live_seqs, blocks, blocks_free, pages, pages_free, page_pos, snaps;
+	uint32_t card_state;	/* enum fw_state */
 	uint64_t snap_bytes, prefix_hits, prefix_misses, prefix_tokens, prefix_stored,
 		 prefix_evicted, preempted, replayed;
 };

@@ -92,7 +92,9 @@ int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
 				    .board = board, .ctx_limit = ctx, .quant = quant,
 				    .verbose = 1, .seqs = pool->seqs, .kv_pages = pool->kv_pages,
 				    .prefix_every = pool->prefix_every,
-				    .prefix_budget = pool->prefix_budget, .kv = pool->kv };
+				    .prefix_budget = pool->prefix_budget, .kv = pool->kv,
+				    .watchdog_ms = pool->watchdog_ms,
+				    .inject_fault = pool->inject_fault };
 	struct dp_card *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
