@@ -551,13 +551,13 @@ static int run_conv(struct port *p, const struct krnl_call *k)
 	uint32_t rows = U(CONV_ROWS), ch = U(CONV_CH), kk = U(CONV_K), xs = U(CONV_XSTRIDE);
 	uint32_t nblk = U(CONV_NBLK);
 	uint64_t per = (kk >= 2 ? krnl_conv_block(ch, kk) : 0) * 4;	/* one handle's state */
-	void *sv = port(p, CONV_BLOCKS, rows * 4ull);
+	void *sv = port(p, CONV_BLOCKS, rows * 8ull);	/* handles in, then out */
 	void *x = port(p, CONV_X, rows_bytes(rows, xs, ch));
 	void *w = port(p, CONV_W, (uint64_t)ch * kk * 4);
 	void *st = port(p, CONV_STATE, per * nblk);
 
 	if (p->bad || !rows || xs < ch || rows > KRNL_MAX_BATCH || ch > KRNL_MAX_CHAN ||
-	    kk < 2 || kk > KRNL_MAX_CONV_K || !handles_ok(sv, rows, nblk))
+	    kk < 2 || kk > KRNL_MAX_CONV_K || !handles_ok(sv, 2 * rows, nblk))
 		return -1;
 	krnl_conv1d_step(x, w, st, sv, rows, ch, kk, xs, nblk);
 	return 0;
@@ -574,12 +574,12 @@ static int run_deltanet(struct port *p, const struct krnl_call *k)
 	void *al = port(p, DN_ALOG, nv * 4ull);
 	void *dtb = port(p, DN_DTB, nv * 4ull);
 	void *st = port(p, DN_STATE, per * nblk);
-	void *sv = port(p, DN_BLOCKS, rows * 4ull);
+	void *sv = port(p, DN_BLOCKS, rows * 8ull);	/* handles in, then out */
 	void *out = port(p, DN_OUT, (uint64_t)rows * nv * dv * 4);
 
 	if (p->bad || !rows || xs < width || rows > KRNL_MAX_BATCH || !nk || nv % nk ||
 	    nv > KRNL_MAX_HEADS || dk > 256 || dv > 256 || width > KRNL_MAX_CHAN ||
-	    !handles_ok(sv, rows, nblk))
+	    !handles_ok(sv, 2 * rows, nblk))
 		return -1;
 	krnl_deltanet_step(qkv, ba, al, dtb, st, sv, out, rows, nk, nv, dk, dv, xs, nblk);
 	return 0;

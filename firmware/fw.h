@@ -63,7 +63,8 @@ struct fw_layer {
 struct fw_scratch {
 	uint64_t x, xn, proj, ba, kv_k, kv_v, o, rlogits;
 	uint64_t count, list, listw;
-	uint64_t ids, blocks, pos, dst, argmax;
+	uint64_t ids, blocks, pos, dst, argmax;	/* blocks: [2][rows] GDN handles in, out */
+	uint64_t mh;		/* MTP: [KRNL_MAX_BATCH][hidden] the rows' normed final hidden */
 	uint64_t rope;		/* [KRNL_MAX_BATCH][rope_dim]: cos then sin of each row's position */
 	uint64_t logits;	/* [KRNL_MAX_BATCH + logits ring rows][vocab]: rows, then the ring */
 	uint64_t bt;		/* block tables: [blocks][tabw] int32 page ids */
@@ -86,6 +87,9 @@ struct fw_seq {
 	uint32_t flags;		/* FW_SUB_* */
 	uint32_t cancel;
 	uint32_t blk;		/* state handle */
+	uint32_t spare;		/* a second handle a draft row writes its GDN state to
+				   (UINT32_MAX: none); swapped with blk on acceptance */
+	int32_t draft;		/* the MTP head's draft of token len, or -1 */
 	uint32_t npg;		/* pages in its block table */
 	uint32_t n_stop;
 	int32_t stop[FW_MAX_STOP];
@@ -107,6 +111,8 @@ struct fw_snap {
 	uint32_t blk;
 	uint32_t npos;		/* positions it covers */
 	uint32_t npg;		/* pages in its table row */
+	int32_t next;		/* prefix entry with an MTP head: the token at npos (the
+				   head's KV at npos - 1 depends on it); -1 otherwise */
 	uint32_t seq;		/* pinned: owner */
 	uint32_t generated;	/* pinned: the owner's counters then */
 	uint32_t len;
@@ -145,6 +151,9 @@ struct fw {
 	uint64_t pin;		/* extra bank mask while placing a companion buffer */
 	struct fw_layer layer[FW_MAX_LAYERS];
 	uint64_t embed, final_norm, lm_head;
+	uint64_t mtp_fc_e, mtp_fc_h;	/* mtp.fc.weight's embedding and hidden halves [h][h] */
+	uint64_t mtp_norm_e, mtp_norm_h, mtp_norm;
+	uint32_t spec;		/* drafts per step (ctrl->spec, 0 without an MTP head) */
 	struct fw_scratch s;
 	uint32_t n_places;
 	struct fw_place places[FW_MAX_PLACES];
@@ -172,16 +181,25 @@ int fw_place_model(struct fw *fw);
 struct fw_row {
 	int32_t seq, token, pos, dst;
 	uint32_t head;
+	int32_t next;		/* the token at pos + 1 if known, else -1: the head's pick
+				   (the MTP head's input) */
+	int32_t out;		/* handle the row writes its GDN state to; -1: its own */
+	uint32_t mhead;		/* MTP head: through the lm_head (a draft, or MTP logits to
+				   row dst with FW_SUB_MTP) */
+	uint32_t draft;		/* token is a draft, verified by the row before */
 };
 
 /* What the step chose for a row. */
 struct fw_pick {
 	int32_t token;
 	float logprob;
+	int32_t draft;		/* mhead rows: the MTP head's greedy draft of token pos + 2 */
 };
 
 /* The token step (fw_step.c): runs n <= KRNL_MAX_BATCH rows through every
- * layer and samples each head row's next token into pick[]. */
+ * layer and samples each head row's next token into pick[]; with an MTP head,
+ * runs it on every row (its input: the row's next token, known or just
+ * picked) and drafts for the mhead rows. */
 int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick *pick);
 
 /* The state pool (fw_pool.c).  All return 0 or -FW_E*. */
@@ -190,6 +208,7 @@ int fw_pool_page(struct fw *fw, struct fw_seq *s, uint32_t pos);	/* page for pos
 int fw_pool_admit(struct fw *fw, struct fw_seq *s);	/* handle + fresh state */
 int fw_pool_release(struct fw *fw, struct fw_seq *s);	/* handle and pages back */
 int fw_pool_preempt(struct fw *fw, struct fw_seq *s);	/* drop state, replay later */
+int fw_pool_accept(struct fw *fw, struct fw_seq *s);	/* a draft row's state is s's now */
 int fw_prefix_restore(struct fw *fw, struct fw_seq *s, uint32_t *got);	/* at submit */
 int fw_prefix_after(struct fw *fw, struct fw_seq *s);	/* after a step: maybe snapshot */
 int fw_snap_take(struct fw *fw, struct fw_seq *s, uint32_t *id);	/* pinned */

@@ -111,7 +111,8 @@ static int cmd_submit(struct fw *fw, const struct fw_cmd *c, uint32_t *cached)
 
 	*cached = 0;
 	if (c->seq >= fw->n_seqs || c->n_prompt == 0 || c->n_prompt > fw->ctx ||
-	    c->n_stop > FW_MAX_STOP)
+	    c->n_stop > FW_MAX_STOP ||
+	    ((c->flags & FW_SUB_MTP) && (!fw->cfg.mtp || !(c->flags & FW_SUB_LOGITS))))
 		return -FW_EINVAL;
 	s = &fw->seq[c->seq];
 	if (s->active)
@@ -160,6 +161,7 @@ static int command(struct fw *fw, const struct fw_cmd *c)
 			return ack(fw, c, -FW_ESTATE);
 		fw->cfg = ctrl->cfg;
 		fw->err[0] = 0;
+		fw->spec = fw->cfg.mtp && ctrl->spec ? 1 : 0;
 		rc = fw_place_model(fw);
 		if (!rc)
 			rc = fw_pool_init(fw);
@@ -243,6 +245,17 @@ static int emit(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32_t b
 		struct fw_res res = { .seq = (uint32_t)rows[r].seq, .pos = q,
 				      .batch = batch, .tag = s->tag, .step_ns = ns };
 
+		if (rows[r].draft) {
+			/* the row before picked the token this row assumed, or the
+			 * row ran on a wrong token: its state stays in the spare
+			 * handle and its KV entry is written again next step */
+			atomic_fetch_add_explicit(&ctrl->drafted, 1, memory_order_relaxed);
+			if (!s->active || s->pos != q || s->len != q + 1 ||
+			    pick[r - 1].token != rows[r].token)
+				continue;
+			atomic_fetch_add_explicit(&ctrl->accepted, 1, memory_order_relaxed);
+			rc |= fw_pool_accept(fw, s);
+		}
 		s->pos = q + 1;
 		if (q < s->emitted && q + 1 < s->len)
 			continue;	/* replay of a preempted sequence */
@@ -261,6 +274,7 @@ static int emit(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32_t b
 			res.kind = FW_RES_TOKEN;
 			res.token = tok;
 			res.logprob = pick[r].logprob;
+			s->draft = fw->spec ? pick[r].draft : -1;
 			if (s->generated == 0)
 				res.flags |= FW_RF_FIRST;
 			s->generated++;
@@ -296,7 +310,8 @@ static int take_logits_row(struct fw_ctrl *ctrl, const struct fw_seq *s, uint32_
 			   uint32_t *lg, uint32_t *lfree, int32_t *dst)
 {
 	*dst = -1;
-	if (!(s->flags & FW_SUB_LOGITS) || q < s->emitted)
+	if (!(s->flags & FW_SUB_LOGITS) || q < s->emitted ||
+	    ((s->flags & FW_SUB_MTP) && q + 1 >= s->n_prompt))
 		return 0;
 	if (*lfree == 0)
 		return 1;	/* waits for the host to drain logits */
@@ -346,6 +361,14 @@ static int page_for(struct fw *fw, struct fw_seq *s, uint32_t q, const struct fw
 	return rc;
 }
 
+/* May decoding sequence s verify a draft this step? */
+static int draft_ok(const struct fw *fw, const struct fw_seq *s)
+{
+	return fw->spec && s->draft >= 0 && s->spare != UINT32_MAX && s->pos + 1 == s->len &&
+	       s->len >= s->emitted && s->pos + 2 < fw->ctx && s->generated + 1 < s->max_new &&
+	       !(s->flags & FW_SUB_LOGITS);
+}
+
 /* Order of service: oldest sequences first. */
 static uint32_t by_age(struct fw *fw, uint32_t *order)
 {
@@ -392,8 +415,8 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows, int *err)
 	for (int pass = 0; pass < 2; pass++) {
 		for (uint32_t o = 0; o < ns && n < FW_MAX_ROWS; o++) {
 			struct fw_seq *s = &fw->seq[order[o]];
-			int32_t tok[FW_MAX_ROWS], dst;
-			uint32_t k, nx;
+			int32_t tok[FW_MAX_ROWS + 1], dst;
+			uint32_t k, kr, nx;
 			int decoding = s->pos + 1 == s->len;
 
 			if (!s->active || s->pos >= s->len || decoding != (pass == 0))
@@ -404,9 +427,11 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows, int *err)
 			nx = fw_prefix_next(fw, s);
 			if (nx != UINT32_MAX && s->pos + k > nx)
 				k = nx - s->pos;
+			/* and the token after the chunk: the MTP head's input */
+			kr = s->pos + k < s->len ? k + 1 : k;
 			if (fw->hal.read(fw->hal.ctx, ctrl->tok_addr +
 					 ((uint64_t)order[o] * fw->ctx + s->pos) * 4, tok,
-					 (uint64_t)k * 4)) {
+					 (uint64_t)kr * 4)) {
 				*err = -FW_EHAL;
 				return 0;
 			}
@@ -424,10 +449,24 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows, int *err)
 				}
 				if (take_logits_row(ctrl, s, q, &lg, &lfree, &dst))
 					break;
-				rows[n++] = (struct fw_row){
+				rows[n] = (struct fw_row){
 					.seq = (int32_t)order[o], .token = tok[j], .pos = (int32_t)q,
 					.dst = dst,
 					.head = dst >= 0 || (q + 1 == s->len && q + 1 >= s->emitted),
+					.next = j + 1 < kr ? tok[j + 1] : -1, .out = -1,
+				};
+				rows[n].mhead = (fw->spec && rows[n].head) ||
+						(dst >= 0 && (s->flags & FW_SUB_MTP));
+				n++;
+			}
+			if (decoding && k == 1 && n > 0 && rows[n - 1].seq == (int32_t)order[o] &&
+			    draft_ok(fw, s) && n < FW_MAX_ROWS &&
+			    page_for(fw, s, s->pos + 1, rows, n) == 0) {
+				/* verify the MTP head's draft in the same step */
+				rows[n++] = (struct fw_row){
+					.seq = (int32_t)order[o], .token = s->draft,
+					.pos = (int32_t)s->pos + 1, .dst = -1, .head = 1, .next = -1,
+					.out = (int32_t)s->spare, .mhead = 1, .draft = 1,
 				};
 			}
 		}

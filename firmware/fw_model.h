@@ -49,6 +49,17 @@ struct fw_model_cfg {
 	uint32_t dt_head;	/* lm_head and token embedding */
 	uint32_t dt_router;	/* mlp.gate: never quantized (routes flip easily) */
 	uint32_t dt_kv;		/* KV cache pages: KRNL_FMT_F32 or KRNL_FMT_BF16 */
+	/* Multi-token prediction head (mtp.* of the checkpoint), 0 or 1: placed
+	 * as decoder layer n_layers (layer_attn[n_layers] = 1, gated attention
+	 * and MoE like the main layers) with its fc and norms; it drafts the
+	 * token after next from each row's final hidden state and next token. */
+	uint32_t mtp;
 };
+
+/* Decoder layers placed: the main ones, then the MTP head's. */
+static inline uint32_t fw_layers(const struct fw_model_cfg *c)
+{
+	return c->n_layers + (c->mtp ? 1u : 0u);
+}
 
 #endif

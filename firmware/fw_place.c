@@ -30,6 +30,9 @@ static const char *const tkind_names[FW_T_COUNT] = {
 	[FW_T_ATT_O] = "o_proj", [FW_T_ATT_QN] = "q_norm", [FW_T_ATT_KN] = "k_norm",
 	[FW_T_ROUTER] = "router", [FW_T_EXPERTS] = "experts",
 	[FW_T_SHARED] = "shared_expert", [FW_T_SHARED_GATE] = "shared_expert_gate",
+	[FW_T_MTP_FC_E] = "mtp_fc_embed", [FW_T_MTP_FC_H] = "mtp_fc_hidden",
+	[FW_T_MTP_NORM_E] = "mtp_norm_embed", [FW_T_MTP_NORM_H] = "mtp_norm_hidden",
+	[FW_T_MTP_NORM] = "mtp_norm",
 };
 
 _Static_assert(sizeof(tkind_names) / sizeof(tkind_names[0]) == FW_T_COUNT,
@@ -187,6 +190,7 @@ int fw_tkind_matrix(enum fw_tkind k)
 	case FW_T_EMBED: case FW_T_LM_HEAD: case FW_T_LIN_QKVZ: case FW_T_LIN_BA:
 	case FW_T_LIN_OUT: case FW_T_ATT_Q: case FW_T_ATT_K: case FW_T_ATT_V:
 	case FW_T_ATT_O: case FW_T_ROUTER: case FW_T_EXPERTS: case FW_T_SHARED:
+	case FW_T_MTP_FC_E: case FW_T_MTP_FC_H:
 		return 1;
 	default:
 		return 0;
@@ -228,6 +232,11 @@ static const struct use tensor_users[FW_T_COUNT][2] = {
 	[FW_T_EXPERTS] = { { "krnl_expert_ffn", "w" } },
 	[FW_T_SHARED] = { { "krnl_expert_ffn", "sw" } },
 	[FW_T_SHARED_GATE] = { { "krnl_expert_ffn", "sgate" } },
+	[FW_T_MTP_FC_E] = { { "krnl_gemv", "w" } },
+	[FW_T_MTP_FC_H] = { { "krnl_gemv", "w" } },
+	[FW_T_MTP_NORM_E] = { { "krnl_rmsnorm", "w" } },
+	[FW_T_MTP_NORM_H] = { { "krnl_rmsnorm", "w" } },
+	[FW_T_MTP_NORM] = { { "krnl_lm_head_argmax", "nw" } },
 };
 
 static int place(struct fw *fw, enum fw_tkind kind, uint32_t layer, uint32_t rows,
@@ -275,6 +284,8 @@ static int check_cfg(struct fw *fw)
 	const struct fw_model_cfg *c = &fw->cfg;
 
 	CHECK(c->n_layers >= 1 && c->n_layers <= FW_MAX_LAYERS, "num_hidden_layers %u out of range", c->n_layers);
+	CHECK(c->mtp <= 1 && fw_layers(c) <= FW_MAX_LAYERS && (!c->mtp || c->layer_attn[c->n_layers]),
+	      "MTP head (%u layers) not placeable after %u layers", c->mtp, c->n_layers);
 	CHECK(c->hidden >= 1 && c->hidden <= KRNL_MAX_HIDDEN, "hidden_size %u exceeds the kernels' %u", c->hidden, KRNL_MAX_HIDDEN);
 	CHECK(c->vocab >= 1 && c->vocab <= KRNL_MAX_VOCAB, "vocab_size %u out of range", c->vocab);
 	CHECK(c->lin_nk && c->lin_nv % c->lin_nk == 0, "linear value heads %u not a multiple of key heads %u", c->lin_nv, c->lin_nk);
@@ -408,9 +419,13 @@ static int place_scratch(struct fw *fw)
 	rc |= scratch(fw, (uint64_t)c->n_experts * KRNL_MAX_BATCH * 4,
 		      USES({ "krnl_moe_router", "listw" }, { "krnl_expert_ffn", "listw" }), &s->listw);
 	rc |= scratch(fw, B * 4, USES({ "krnl_embed_gather", "ids" }), &s->ids);
-	rc |= scratch(fw, B * 4,
+	rc |= scratch(fw, 2 * B * 4,
 		      USES({ "krnl_conv1d_step", "blocks" }, { "krnl_deltanet_step", "blocks" },
 			   { "krnl_attn_decode", "blocks" }), &s->blocks);
+	if (c->mtp)
+		rc |= scratch(fw, B * c->hidden * f,
+			      USES({ "krnl_rmsnorm", "x" }, { "krnl_rmsnorm", "y" }, { "krnl_gemv", "x" }),
+			      &s->mh);
 	rc |= scratch(fw, B * 4, USES({ "krnl_attn_decode", "pos" }), &s->pos);
 	rc |= scratch(fw, B * (c->rope_dim ? c->rope_dim : 1) * f,
 		      USES({ "krnl_attn_decode", "rope" }), &s->rope);
@@ -433,7 +448,7 @@ static int place_pool(struct fw *fw, uint32_t nblk, uint32_t npages)
 
 	memcpy(saved, fw->bank_next, sizeof(saved));
 	rc |= scratch(fw, (uint64_t)nblk * tabw * 4, USES({ "krnl_attn_decode", "bt" }), &fw->s.bt);
-	for (uint32_t l = 0; !rc && l < c->n_layers; l++) {
+	for (uint32_t l = 0; !rc && l < fw_layers(c); l++) {
 		struct fw_layer *L = &fw->layer[l];
 
 		if (!c->layer_attn[l]) {
@@ -466,14 +481,16 @@ static int size_pool(struct fw *fw)
 	memcpy(saved, fw->bank_next, sizeof(saved));
 	for (uint32_t i = 0; i < fw->board.n_banks; i++)
 		left += fw->board.banks[i].base + fw->board.banks[i].size - fw->bank_next[i];
-	for (uint32_t l = 0; l < c->n_layers; l++) {
+	for (uint32_t l = 0; l < fw_layers(c); l++) {
 		if (!c->layer_attn[l])
 			blk += (krnl_conv_block(fw->lin_ch, c->conv_k) +
 				krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv)) * 4;
 		else
 			page += 2 * krnl_kv_page(c->n_kv_heads, c->head_dim) * krnl_kv_es(c->dt_kv);
 	}
-	nblk = 2 * fw->n_seqs < FW_MAX_BLOCKS ? 2 * fw->n_seqs : FW_MAX_BLOCKS;
+	/* per sequence: its own, a spare for draft rows (speculative), a snapshot */
+	nblk = (fw->spec ? 3 : 2) * fw->n_seqs;
+	nblk = nblk < FW_MAX_BLOCKS ? nblk : FW_MAX_BLOCKS;
 	while (nblk > 2 && (uint64_t)nblk * (blk + tabw * 4ull) > left / 2)
 		nblk /= 2;
 	/* enough handles and pages for one sequence of full context, at least */
@@ -549,12 +566,22 @@ int fw_place_model(struct fw *fw)
 	rc = place_scratch(fw);
 	if (!rc)
 		rc = place(fw, FW_T_EMBED, 0, c->vocab, c->hidden, c->dt_head, FW_X_NONE, &fw->embed);
-	for (uint32_t l = 0; !rc && l < c->n_layers; l++)
+	for (uint32_t l = 0; !rc && l < fw_layers(c); l++)
 		rc = place_layer(fw, l);
 	if (!rc)
 		rc = place(fw, FW_T_FINAL_NORM, 0, 1, c->hidden, KRNL_FMT_F32, FW_X_NONE, &fw->final_norm);
 	if (!rc)
 		rc = place(fw, FW_T_LM_HEAD, 0, c->vocab, c->hidden, c->dt_head, FW_X_NONE, &fw->lm_head);
+	if (!rc && c->mtp) {
+		uint32_t h = c->hidden, m = c->n_layers;
+
+		rc |= place(fw, FW_T_MTP_NORM_E, m, 1, h, KRNL_FMT_F32, FW_X_NONE, &fw->mtp_norm_e);
+		rc |= place(fw, FW_T_MTP_NORM_H, m, 1, h, KRNL_FMT_F32, FW_X_NONE, &fw->mtp_norm_h);
+		rc |= place(fw, FW_T_MTP_FC_E, m, h, h, c->dt_attn, FW_X_NONE, &fw->mtp_fc_e);
+		rc |= place(fw, FW_T_MTP_FC_H, m, h, h, c->dt_attn, FW_X_NONE, &fw->mtp_fc_h);
+		rc |= place(fw, FW_T_MTP_NORM, m, 1, h, KRNL_FMT_F32, FW_X_NONE, &fw->mtp_norm);
+		rc = rc ? -FW_ENOMEM : 0;
+	}
 	if (!rc) {
 		rc = size_pool(fw);
 		if (rc)

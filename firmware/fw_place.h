@@ -38,6 +38,11 @@ enum fw_tkind {
 	FW_T_EXPERTS,		/* mlp.experts.*, FW_X_EXPERTS */
 	FW_T_SHARED,		/* mlp.shared_expert.*, FW_X_SHARED */
 	FW_T_SHARED_GATE,	/* mlp.shared_expert_gate.weight [1][h] -> [h] */
+	FW_T_MTP_FC_E,		/* mtp.fc.weight [h][2h], columns 0..h-1 (the embedding's) */
+	FW_T_MTP_FC_H,		/* mtp.fc.weight, columns h..2h-1 (the hidden state's) */
+	FW_T_MTP_NORM_E,	/* mtp.pre_fc_norm_embedding.weight [h] */
+	FW_T_MTP_NORM_H,	/* mtp.pre_fc_norm_hidden.weight [h] */
+	FW_T_MTP_NORM,		/* mtp.norm.weight [h] */
 	FW_T_COUNT
 };
 
@@ -62,7 +67,8 @@ struct fw_place {
 	uint16_t dtype;		/* low 16 bits of the dt register (krnl_types.h) */
 	uint16_t xform;		/* enum fw_xform */
 	uint16_t bank;		/* first bank it occupies */
-	uint32_t layer;		/* decoder layer, 0 for model-level tensors */
+	uint32_t layer;		/* decoder layer, 0 for model-level tensors; the MTP
+				   head's (layer and fc, norms) are layer n_layers */
 	uint32_t rows, cols;	/* card-format shape (experts: E*3*I rows of h... see xform) */
 	uint64_t addr;		/* HBM address */
 	uint64_t bytes;

@@ -214,7 +214,7 @@ static int state_set(struct fw *fw, uint32_t dst, uint32_t src)
 	uint64_t dn = krnl_dn_block(c->lin_nv, c->lin_dk, c->lin_dv) * 4;
 	int rc = 0;
 
-	for (uint32_t l = 0; l < c->n_layers; l++) {
+	for (uint32_t l = 0; l < fw_layers(c); l++) {
 		const struct fw_layer *L = &fw->layer[l];
 
 		if (c->layer_attn[l])
@@ -239,7 +239,7 @@ static int page_copy(struct fw *fw, uint32_t dst, uint32_t src)
 	uint64_t pb = krnl_kv_page(c->n_kv_heads, c->head_dim) * krnl_kv_es(c->dt_kv);
 	int rc = 0;
 
-	for (uint32_t l = 0; l < c->n_layers; l++) {
+	for (uint32_t l = 0; l < fw_layers(c); l++) {
 		const struct fw_layer *L = &fw->layer[l];
 
 		if (!c->layer_attn[l])
@@ -250,14 +250,30 @@ static int page_copy(struct fw *fw, uint32_t dst, uint32_t src)
 	return hal_ok(rc);
 }
 
+/* The token at pos of s where a prefix entry depends on it (an MTP head's
+ * KV at pos - 1 was computed from it), else -1; -2 if it is not known yet. */
+static int32_t next_tok(const struct fw *fw, const struct fw_seq *s, uint32_t pos)
+{
+	int32_t t;
+
+	if (!fw->cfg.mtp)
+		return -1;
+	if (pos >= s->len || fw->hal.read(fw->hal.ctx, tok_at(fw, s, pos), &t, 4))
+		return -2;
+	return t;
+}
+
 /* A new snapshot of s at its position: its GDN blocks copied, its first npg
  * pages shared. */
 static int snap_new(struct fw *fw, struct fw_seq *s, int pinned, uint32_t *id)
 {
 	uint32_t npg = krnl_kv_pages(s->pos), b;
+	int32_t next = pinned ? -1 : next_tok(fw, s, s->pos);
 	struct fw_snap *sn;
 	int rc;
 
+	if (next == -2)
+		return -FW_ENOSPC;	/* not a prefix entry yet */
 	if (!pinned && P->budget) {
 		while (P->held + snap_bytes(fw, npg) > P->budget)
 			if (!evict_one(fw))
@@ -278,7 +294,8 @@ static int snap_new(struct fw *fw, struct fw_seq *s, int pinned, uint32_t *id)
 		return rc;
 	}
 	*sn = (struct fw_snap){ .used = 1, .pinned = (uint32_t)pinned, .blk = b,
-				.npos = s->pos, .npg = npg, .seq = (uint32_t)(s - fw->seq),
+				.npos = s->pos, .npg = npg, .next = next,
+				.seq = (uint32_t)(s - fw->seq),
 				.generated = s->generated, .len = s->len,
 				.key = { s->key[0], s->key[1] }, .used_at = ++P->tick,
 				.bytes = snap_bytes(fw, npg) };
@@ -353,6 +370,7 @@ int fw_snap_rollback(struct fw *fw, struct fw_seq *s, uint32_t id)
 		return rc;
 	s->generated = sn->generated;
 	s->len = sn->len;
+	s->draft = -1;
 	s->emitted = s->pos;	/* replayed positions speak again */
 	s->key[0] = sn->key[0];
 	s->key[1] = sn->key[1];
@@ -368,15 +386,24 @@ int fw_pool_admit(struct fw *fw, struct fw_seq *s)
 {
 	int rc = blk_get(fw, &s->blk);
 
+	s->spare = UINT32_MAX;
+	s->draft = -1;
 	if (rc)
 		return rc;
+	/* a spare handle for draft rows; without one the sequence decodes plainly */
+	if (fw->spec && P->nblk_free)
+		s->spare = P->blk_free[--P->nblk_free];
 	s->npg = 0;
 	s->born = ++P->born;
 	key_seed(fw, s->key);
 	s->keyed = 0;
 	rc = state_set(fw, s->blk, UINT32_MAX);
-	if (rc)
+	if (rc) {
 		P->blk_free[P->nblk_free++] = s->blk;
+		if (s->spare != UINT32_MAX)
+			P->blk_free[P->nblk_free++] = s->spare;
+		s->spare = UINT32_MAX;
+	}
 	return rc;
 }
 
@@ -388,8 +415,27 @@ int fw_pool_release(struct fw *fw, struct fw_seq *s)
 		if (P->snap[i].used && P->snap[i].pinned && &fw->seq[P->snap[i].seq] == s)
 			rc |= snap_free(fw, &P->snap[i]);
 	P->blk_free[P->nblk_free++] = s->blk;
+	if (s->spare != UINT32_MAX)
+		P->blk_free[P->nblk_free++] = s->spare;
+	s->spare = UINT32_MAX;
 	s->npg = 0;
 	return rc ? -FW_EHAL : 0;
+}
+
+/* A draft row was accepted: its GDN state, in the spare handle, is the
+ * sequence's.  The table row moves with it (same pages, same counts). */
+int fw_pool_accept(struct fw *fw, struct fw_seq *s)
+{
+	uint32_t b = s->spare;
+
+	if (b == UINT32_MAX)
+		return -FW_EINVAL;
+	if (s->npg && fw->hal.copy(fw->hal.ctx, bt_at(fw, b, 0), bt_at(fw, s->blk, 0),
+				   (uint64_t)s->npg * 4))
+		return -FW_EHAL;
+	s->spare = s->blk;
+	s->blk = b;
+	return 0;
 }
 
 /* Drop s's state to make room; it runs its known tokens again later without
@@ -407,6 +453,7 @@ int fw_pool_preempt(struct fw *fw, struct fw_seq *s)
 	atomic_fetch_add_explicit(&fw->hal.ctrl->replayed, s->pos, memory_order_relaxed);
 	atomic_fetch_add_explicit(&fw->hal.ctrl->preempted, 1, memory_order_relaxed);
 	s->pos = 0;
+	s->draft = -1;
 	key_seed(fw, s->key);
 	s->keyed = 0;
 	return rc ? -FW_EHAL : state_set(fw, s->blk, UINT32_MAX);
@@ -446,13 +493,13 @@ static int cache_use(const struct fw *fw, const struct fw_seq *s)
 	return cache_on(fw, s) && (!(s->flags & FW_SUB_LOGITS) || (s->flags & FW_SUB_CACHE));
 }
 
-static struct fw_snap *find(struct fw *fw, const uint64_t key[2], uint32_t npos)
+static struct fw_snap *find(struct fw *fw, const uint64_t key[2], uint32_t npos, int32_t next)
 {
 	for (uint32_t i = 0; i < P->nblk; i++) {
 		struct fw_snap *sn = &P->snap[i];
 
 		if (sn->used && !sn->pinned && sn->npos == npos && sn->key[0] == key[0] &&
-		    sn->key[1] == key[1])
+		    sn->key[1] == key[1] && sn->next == next)
 			return sn;
 	}
 	return NULL;
@@ -482,7 +529,7 @@ int fw_prefix_restore(struct fw *fw, struct fw_seq *s, uint32_t *got)
 				 sizeof(tok)))
 			return -FW_EHAL;
 		key_fold(key, tok, KRNL_KV_PAGE);
-		sn = find(fw, key, k * KRNL_KV_PAGE);
+		sn = find(fw, key, k * KRNL_KV_PAGE, next_tok(fw, s, k * KRNL_KV_PAGE));
 		if (sn)
 			best = sn;
 	}
@@ -533,7 +580,7 @@ int fw_prefix_after(struct fw *fw, struct fw_seq *s)
 	if (s->pos % KRNL_KV_PAGE || s->pos == 0 ||
 	    (s->pos % P->every && s->pos != s->n_prompt / KRNL_KV_PAGE * KRNL_KV_PAGE))
 		return 0;
-	struct fw_snap *old = find(fw, s->key, s->pos);
+	struct fw_snap *old = find(fw, s->key, s->pos, next_tok(fw, s, s->pos));
 	if (old) {
 		old->used_at = ++P->tick;
 		return 0;

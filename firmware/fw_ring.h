@@ -53,6 +53,9 @@ enum fw_op {
 
 #define FW_SUB_LOGITS	0x1u	/* stream every position's logits (score) */
 #define FW_SUB_NOCACHE	0x2u	/* neither use nor fill the prefix cache */
+#define FW_SUB_MTP	0x8u	/* with FW_SUB_LOGITS: the rows carry the MTP head's logits
+				   instead (row p drafts token p + 2; positions
+				   0 .. n_prompt - 2 only; needs cfg.mtp) */
 #define FW_SUB_CACHE	0x4u	/* with FW_SUB_LOGITS: restore from the prefix cache anyway
 				   (positions restored stream no logits; the ACK value says
 				   how many); without it a logits request runs every position */
@@ -132,7 +135,8 @@ struct fw_ctrl {
 	uint32_t pad0;
 	uint64_t prefix_budget;		/* bytes the prefix cache may hold, 0: what the pool has */
 	uint32_t page_limit;		/* KV pages at most, 0: all that fit */
-	uint32_t pad1;
+	uint32_t spec;			/* speculative decoding with the MTP head: drafts
+					   verified per step (0: off, 1; needs cfg.mtp) */
 
 	/* published by the firmware when CONFIGURE succeeds */
 	uint32_t n_seqs;		/* sequence ids 0..n_seqs-1 */
@@ -176,6 +180,8 @@ struct fw_ctrl {
 	_Atomic uint64_t prefix_evicted;
 	_Atomic uint64_t preempted;	/* sequences whose state was dropped to make room */
 	_Atomic uint64_t replayed;	/* positions recomputed after preemption */
+	_Atomic uint64_t drafted;	/* MTP drafts verified */
+	_Atomic uint64_t accepted;	/* of them, accepted: tokens that took no step */
 };
 
 #endif

@@ -126,7 +126,7 @@ static void rope_rows(const struct fw_model_cfg *c, const struct fw_row *rows, u
 static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32_t h0,
 		    uint32_t h1)
 {
-	int32_t ids[KRNL_MAX_BATCH], bl[KRNL_MAX_BATCH], pos[KRNL_MAX_BATCH];
+	int32_t ids[KRNL_MAX_BATCH], bl[2 * KRNL_MAX_BATCH], pos[KRNL_MAX_BATCH];
 	int32_t dst[KRNL_MAX_BATCH];
 	struct krnl_sample_params sp[KRNL_MAX_BATCH];
 	const struct fw_scratch *s = &fw->s;
@@ -135,6 +135,7 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32
 	for (uint32_t r = 0; r < n; r++) {
 		ids[r] = rows[r].token;
 		bl[r] = (int32_t)fw->seq[rows[r].seq].blk;
+		bl[n + r] = rows[r].out >= 0 ? rows[r].out : bl[r];
 		pos[r] = rows[r].pos;
 	}
 	for (uint32_t r = h0; r < h1; r++) {
@@ -154,7 +155,7 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32
 		rc |= fw->hal.write(fw->hal.ctx, s->dst, dst, (h1 - h0) * 4);
 	}
 	rc |= fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4);
-	rc |= fw->hal.write(fw->hal.ctx, s->blocks, bl, n * 4);
+	rc |= fw->hal.write(fw->hal.ctx, s->blocks, bl, 2 * n * 4);
 	rc |= fw->hal.write(fw->hal.ctx, s->pos, pos, n * 4);
 	if (fw->cfg.rope_dim) {
 		rope_rows(&fw->cfg, rows, n, fw->rope);
@@ -162,6 +163,74 @@ static int put_rows(struct fw *fw, const struct fw_row *rows, uint32_t n, uint32
 				    (uint64_t)n * fw->cfg.rope_dim * 4);
 	}
 	return rc ? -FW_EHAL : 0;
+}
+
+/* The decoder layers over the rows in s->x. */
+static int layer(struct fw *fw, uint32_t l, uint32_t n)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	const struct fw_layer *L = &fw->layer[l];
+	int rc;
+
+	RUN(KRNL_RMSNORM, s->x, L->in_norm, s->xn, n, c->hidden, F(c->rms_eps), F(1.0f));
+	rc = c->layer_attn[l] ? full_attn(fw, L, n) : linear_attn(fw, L, n);
+	if (rc)
+		return rc;
+	RUN(KRNL_RMSNORM, s->x, L->post_norm, s->xn, n, c->hidden, F(c->rms_eps), F(1.0f));
+	return moe(fw, L, n);
+}
+
+/* The MTP head over every row, after the main model picked: row r's input is
+ * its final hidden state (normed by model.norm) and the token after it, x =
+ * fc(norm_e(embed(next)) | norm_h(h)), then the head's decoder layer (its own
+ * KV pages, same positions); rows [m0, m1) go through mtp.norm and the shared
+ * lm_head, greedy (drafts), their logits to row dst where the sequence asked
+ * for the head's logits. */
+static int mtp(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick *pick)
+{
+	const struct fw_model_cfg *c = &fw->cfg;
+	const struct fw_scratch *s = &fw->s;
+	uint32_t h = c->hidden, m0 = n, m1 = 0;
+	int32_t ids[KRNL_MAX_BATCH], dst[KRNL_MAX_BATCH], am[KRNL_MAX_BATCH];
+	int rc;
+
+	for (uint32_t r = 0; r < n; r++) {
+		int32_t t = rows[r].next >= 0 ? rows[r].next : pick[r].token;
+
+		ids[r] = t >= 0 && (uint32_t)t < c->vocab ? t : 0;
+		if (rows[r].mhead) {
+			m0 = r < m0 ? r : m0;
+			m1 = r + 1;
+		}
+	}
+	if (m1 > m0 && h % KRNL_F32_PER_BEAT)
+		m0 = 0;
+	for (uint32_t r = m0; r < m1; r++)
+		dst[r - m0] = rows[r].dst >= 0 && (fw->seq[rows[r].seq].flags & FW_SUB_MTP) ?
+			      KRNL_MAX_BATCH + rows[r].dst : (int32_t)(r - m0);
+	if (fw->hal.write(fw->hal.ctx, s->ids, ids, n * 4) ||
+	    (m1 > m0 && fw->hal.write(fw->hal.ctx, s->dst, dst, (m1 - m0) * 4)))
+		return -FW_EHAL;
+	RUN(KRNL_RMSNORM, s->x, fw->final_norm, s->mh, n, h, F(c->rms_eps), F(1.0f));
+	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->dt_head);
+	RUN(KRNL_RMSNORM, s->x, fw->mtp_norm_e, s->xn, n, h, F(c->rms_eps), F(1.0f));
+	RUN(KRNL_RMSNORM, s->mh, fw->mtp_norm_h, s->mh, n, h, F(c->rms_eps), F(1.0f));
+	rc = gemv(fw, s->xn, fw->mtp_fc_e, s->x, n, h, h, h, h, c->dt_attn, 0);
+	if (!rc)
+		rc = gemv(fw, s->mh, fw->mtp_fc_h, s->x, n, h, h, h, h, c->dt_attn, 1);
+	if (!rc)
+		rc = layer(fw, c->n_layers, n);
+	if (rc || m1 <= m0)
+		return rc;
+	RUN(KRNL_LM_HEAD_ARGMAX, s->x + (uint64_t)m0 * h * 4, fw->mtp_norm, fw->lm_head,
+	    s->logits, s->dst, s->argmax, m1 - m0, h, c->vocab, F(c->rms_eps), c->dt_head,
+	    c->vocab);
+	if (fw->hal.read(fw->hal.ctx, s->argmax, am, (m1 - m0) * 4))
+		return -FW_EHAL;
+	for (uint32_t r = m0; r < m1; r++)
+		pick[r].draft = rows[r].mhead ? am[r - m0] : -1;
+	return 0;
 }
 
 int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick *pick)
@@ -189,21 +258,14 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 		return rc;
 	RUN(KRNL_EMBED_GATHER, s->ids, fw->embed, s->x, n, h, c->dt_head);
 	for (uint32_t l = 0; l < c->n_layers; l++) {
-		const struct fw_layer *L = &fw->layer[l];
-
-		RUN(KRNL_RMSNORM, s->x, L->in_norm, s->xn, n, h, F(c->rms_eps), F(1.0f));
-		rc = c->layer_attn[l] ? full_attn(fw, L, n) : linear_attn(fw, L, n);
-		if (rc)
-			return rc;
-		RUN(KRNL_RMSNORM, s->x, L->post_norm, s->xn, n, h, F(c->rms_eps), F(1.0f));
-		rc = moe(fw, L, n);
+		rc = layer(fw, l, n);
 		if (rc)
 			return rc;
 	}
 	for (uint32_t r = 0; r < n; r++)
-		pick[r] = (struct fw_pick){ .token = -1 };
+		pick[r] = (struct fw_pick){ .token = -1, .draft = -1 };
 	if (h1 <= h0)
-		return 0;
+		return c->mtp ? mtp(fw, rows, n, pick) : 0;
 	uint32_t m = h1 - h0;
 	RUN(KRNL_LM_HEAD_ARGMAX, s->x + (uint64_t)h0 * h * 4, fw->final_norm, fw->lm_head,
 	    s->logits, s->dst, s->argmax, m, h, c->vocab, F(c->rms_eps), c->dt_head, c->vocab);
@@ -218,5 +280,5 @@ int fw_step(struct fw *fw, const struct fw_row *rows, uint32_t n, struct fw_pick
 		pick[h0 + i].token = tok[i];
 		pick[h0 + i].logprob = lp[i];
 	}
-	return 0;
+	return c->mtp ? mtp(fw, rows, n, pick) : 0;
 }

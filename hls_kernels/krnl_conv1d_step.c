@@ -19,14 +19,14 @@ void krnl_conv1d_step(krnl_word *x, const krnl_word *w, krnl_word *state,
 #pragma HLS INTERFACE s_axilite port=xstride
 #pragma HLS INTERFACE s_axilite port=nblk
 #pragma HLS INTERFACE s_axilite port=return
-	int32_t sl[KRNL_MAX_BATCH];
+	int32_t sl[2 * KRNL_MAX_BATCH];	/* handles: rows' state in, then out */
 	float wb[CONV_CHUNK * KRNL_MAX_CONV_K];
 	float sb[CONV_CHUNK * (KRNL_MAX_CONV_K - 1)];
 	float xb[CONV_CHUNK];
 	uint32_t km = k - 1;			/* state taps per channel */
 	uint64_t per = krnl_conv_block(ch, k);	/* one handle's state */
 
-	krnl_rd_i32(sl, blocks, 0, rows);
+	krnl_rd_i32(sl, blocks, 0, 2 * rows);
 chunk:
 	for (uint32_t c0 = 0; c0 < ch; c0 += CONV_CHUNK) {
 #pragma HLS loop_tripcount max=64
@@ -37,7 +37,9 @@ row:
 		for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
 			uint32_t b = (uint32_t)sl[r] < nblk ? (uint32_t)sl[r] : 0;
+			uint32_t bo = (uint32_t)sl[rows + r] < nblk ? (uint32_t)sl[rows + r] : 0;
 			uint64_t so = (uint64_t)b * per + (uint64_t)c0 * km;
+			uint64_t sw = (uint64_t)bo * per + (uint64_t)c0 * km;
 			uint64_t xo = (uint64_t)r * xstride + c0;
 
 			krnl_rd_f32(xb, x, xo, n);
@@ -65,7 +67,7 @@ shift:
 				}
 				xb[c] = krnl_silu(acc);
 			}
-			krnl_wr_f32(state, so, sb, n * km);
+			krnl_wr_f32(state, sw, sb, n * km);
 			krnl_wr_f32(x, xo, xb, n);
 		}
 	}

@@ -74,6 +74,12 @@ static uint64_t wr(struct krnl_cycle_est *o, int p, uint64_t off, uint64_t n)
 	return pipe(b, CY_WR);
 }
 
+/* The handle row r writes its GDN state to. */
+static uint32_t blk_out(const struct krnl_cycle_ctx *ctx, uint32_t r)
+{
+	return ctx->blk_out[r] ? ctx->blk_out[r] - 1 : ctx->blk[r];
+}
+
 /* Depth of krnl_unpack: bf16 / f32 are wiring, f16 a multiply by 2^112 and a
  * select (inf / NaN), the integers convert and scale. */
 static uint64_t unpack_depth(uint32_t fmt)
@@ -266,18 +272,19 @@ static int cy_conv(const struct krnl_call *k, const struct krnl_cycle_ctx *ctx,
 
 	if (rows > KRNL_MAX_BATCH || kk < 2 || kk > KRNL_MAX_CONV_K)
 		return -1;
-	cy += rd(o, CONV_BLOCKS, 0, rows);
+	cy += rd(o, CONV_BLOCKS, 0, 2ull * rows);
 	for (uint32_t c0 = 0; c0 < ch; c0 += CONV_CHUNK) {	/* chunk */
 		uint32_t n = ch - c0 < CONV_CHUNK ? ch - c0 : CONV_CHUNK;
 
 		cy += rd(o, CONV_W, (uint64_t)c0 * kk, (uint64_t)n * kk);
 		for (uint32_t r = 0; r < rows; r++) {	/* row */
 			uint64_t so = (uint64_t)ctx->blk[r] * per + (uint64_t)c0 * km;
+			uint64_t sw = (uint64_t)blk_out(ctx, r) * per + (uint64_t)c0 * km;
 			uint64_t xo = (uint64_t)r * xs + c0;
 
 			cy += rd(o, CONV_X, xo, n) + rd(o, CONV_STATE, so, (uint64_t)n * km);
 			cy += pipe(n, chan);
-			cy += wr(o, CONV_STATE, so, (uint64_t)n * km) + wr(o, CONV_X, xo, n);
+			cy += wr(o, CONV_STATE, sw, (uint64_t)n * km) + wr(o, CONV_X, xo, n);
 			cy += KRNL_CY_LOOP;
 		}
 		cy += KRNL_CY_LOOP;
@@ -305,7 +312,7 @@ static int cy_deltanet(const struct krnl_call *k, const struct krnl_cycle_ctx *c
 
 	if (rows > KRNL_MAX_BATCH || !nk || nv % nk || dk > DN_MAX_DIM || dv > DN_MAX_DIM)
 		return -1;
-	cy += rd(o, DN_BLOCKS, 0, rows) + rd(o, DN_ALOG, 0, nv) + rd(o, DN_DTB, 0, nv);
+	cy += rd(o, DN_BLOCKS, 0, 2ull * rows) + rd(o, DN_ALOG, 0, nv) + rd(o, DN_DTB, 0, nv);
 	cy += rd(o, DN_BA, 0, (uint64_t)rows * 2 * nv);
 	/* one head, but for its state tile's beats (counted below) */
 	head += pipe(dk, KRNL_CY_MEM + KRNL_CY_MEM);		/* q, k from the row */
@@ -324,12 +331,14 @@ static int cy_deltanet(const struct krnl_call *k, const struct krnl_cycle_ctx *c
 	head += KRNL_CY_LOOP;
 	for (uint32_t r = 0; r < rows; r++) {	/* row */
 		uint64_t st = (uint64_t)ctx->blk[r] * nv * tile;
+		uint64_t sto = (uint64_t)blk_out(ctx, r) * nv * tile;
 
 		cy += rd(o, DN_QKV, (uint64_t)r * xs, width);
 		for (uint32_t j = 0; j < nv; j++) {	/* head: its state tile in, out */
 			uint64_t sh = st + (uint64_t)j * tile;
 
-			cy += head + rd(o, DN_STATE, sh, tile) + wr(o, DN_STATE, sh, tile);
+			cy += head + rd(o, DN_STATE, sh, tile) +
+			      wr(o, DN_STATE, sto + (uint64_t)j * tile, tile);
 		}
 		cy += wr(o, DN_OUT, (uint64_t)r * nv * dv, (uint64_t)nv * dv) + KRNL_CY_LOOP;
 	}

@@ -66,6 +66,8 @@ struct krnl_cycle_ctx {
 	uint32_t blk[KRNL_MAX_BATCH];	/* conv1d / deltanet / attn: row r's state handle
 					 * (only the alignment of its blocks matters; attn
 					 * takes page i of a row to be page blk[r]) */
+	uint32_t blk_out[KRNL_MAX_BATCH]; /* conv1d / deltanet: the handle row r writes
+					 * its state to, + 1; 0: blk[r] (in place) */
 	uint32_t experts_selected;	/* moe_router, expert_ffn: experts with >= 1 row */
 	uint32_t expert_rows;		/* expert_ffn: rows summed over them (rows x top_k) */
 	uint32_t sample_k;		/* sampler: candidates kept per row (0 or 1: greedy) */

@@ -50,12 +50,12 @@ void krnl_deltanet_step(const krnl_word *qkv, const krnl_word *ba, const krnl_wo
 	float alog[KRNL_MAX_HEADS], dtb[KRNL_MAX_HEADS];
 	float bab[KRNL_MAX_BATCH * 2 * KRNL_MAX_HEADS];	/* ba of every row */
 	float q[DN_MAX_DK], k[DN_MAX_DK], u[DN_MAX_DV];
-	int32_t sl[KRNL_MAX_BATCH];
+	int32_t sl[2 * KRNL_MAX_BATCH];	/* handles: rows' state in, then out */
 	uint32_t ratio = nv / nk;
 	uint32_t width = 2 * nk * dk + nv * dv;
 	uint64_t tile = (uint64_t)dk * dv;
 
-	krnl_rd_i32(sl, blocks, 0, rows);
+	krnl_rd_i32(sl, blocks, 0, 2 * rows);
 	krnl_rd_f32(alog, a_log, 0, nv);
 	krnl_rd_f32(dtb, dt_bias, 0, nv);
 	krnl_rd_f32(bab, ba, 0, rows * 2 * nv);
@@ -63,7 +63,9 @@ row:
 	for (uint32_t r = 0; r < rows; r++) {
 #pragma HLS loop_tripcount max=16
 		uint32_t b = (uint32_t)sl[r] < nblk ? (uint32_t)sl[r] : 0;
+		uint32_t bo = (uint32_t)sl[rows + r] < nblk ? (uint32_t)sl[rows + r] : 0;
 		uint64_t st = (uint64_t)b * krnl_dn_block(nv, dk, dv);
+		uint64_t sto = (uint64_t)bo * krnl_dn_block(nv, dk, dv);
 
 		krnl_rd_f32(xb, qkv, (uint64_t)r * xstride, width);
 		const float *br = bab + r * 2 * nv;
@@ -74,6 +76,7 @@ head:
 			const float *v = xb + 2 * nk * dk + j * dv;
 			float *o = ob + j * dv;
 			uint64_t sh = st + (uint64_t)j * tile;
+			uint64_t sho = sto + (uint64_t)j * tile;
 
 			for (uint32_t i = 0; i < dk; i++) {
 #pragma HLS loop_tripcount max=256
@@ -129,7 +132,7 @@ update_lane:
 					o[c] += sv * qi;
 				}
 			}
-			krnl_wr_f32(state, sh, s, (uint32_t)tile);
+			krnl_wr_f32(state, sho, s, (uint32_t)tile);
 		}
 		krnl_wr_f32(out, (uint64_t)r * nv * dv, ob, nv * dv);
 	}

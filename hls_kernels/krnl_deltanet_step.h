@@ -5,8 +5,10 @@
 /* One token of the gated delta rule for every value head of every row.
  *   qkv row r (at element r*xstride): [q (nk*dk) | k (nk*dk) | v (nv*dv)], after conv
  *   ba  row r (at element r*2*nv): [b (nv) | a (nv)];  a_log, dt_bias: [nv] f32
- *   state of row r at element blocks[r]*nv*dk*dv (blocks: [rows] int32 state
- *   handles < nblk; krnl_state.h), per head [dk][dv] f32
+ *   state of handle b at element b*nv*dk*dv, per head [dk][dv] f32 (krnl_state.h);
+ *   blocks: [2][rows] int32 handles < nblk: row r reads the state of blocks[r]
+ *   and writes it to blocks[rows + r] (the same handle, or a spare for a
+ *   speculative row whose input state must survive its rejection)
  *   out row r (at element r*nv*dv): [nv*dv]
  * Value head j reads key head j / (nv/nk); dk, dv <= 256 and
  * 2*nk*dk + nv*dv <= KRNL_MAX_CHAN.  Per head:

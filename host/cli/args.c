@@ -132,6 +132,17 @@ int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, si
 	case 0x107:
 		eo->inject_fault = arg;
 		return 1;
+	case 0x108:
+		/* the checkpoint's MTP head drafts one token per step */
+		if (!strcmp(arg, "mtp") || !strcmp(arg, "mtp:1"))
+			eo->spec = 1;
+		else if (!strncmp(arg, "mtp:", 4))
+			return snprintf(err, errlen, "--speculative mtp:K: only K = 1 is built (one"
+					" draft verified per step)"), -1;
+		else
+			return snprintf(err, errlen, "--speculative wants mtp or mtp:1 (the"
+					" checkpoint's multi-token-prediction head)"), -1;
+		return 1;
 	case 0x104:
 		if (nc_parse_u64(arg, 1, 1u << 30, &mib))
 			return snprintf(err, errlen, "--prefix-budget-mib wants MiB 1..2^30"), -1;

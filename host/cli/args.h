@@ -11,6 +11,7 @@
  * nc_pool_opt. */
 #define NC_POOL_OPTS \
 	{ "seqs", required_argument, 0, 0x101 }, \
+	{ "speculative", required_argument, 0, 0x108 }, \
 	{ "kv-pages", required_argument, 0, 0x102 }, \
 	{ "prefix-every", required_argument, 0, 0x103 }, \
 	{ "prefix-budget-mib", required_argument, 0, 0x104 }, \
@@ -19,7 +20,8 @@
 	{ "inject-fault", required_argument, 0, 0x107 }
 #define NC_POOL_USAGE "[--seqs N] [--kv-pages N] [--kv f32|bf16] " \
 		      "[--prefix-every N (0: no prefix cache)] [--prefix-budget-mib M] " \
-		      "[--watchdog-ms N] [--inject-fault error@N|hang@N (tests)]"
+		      "[--watchdog-ms N] [--speculative mtp[:1]] " \
+		      "[--inject-fault error@N|hang@N (tests)]"
 
 /* 1 if o is a pool option (its value parsed into eo), 0 if it is not one,
  * -1 with the reason in err if its value is bad. */

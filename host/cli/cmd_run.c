@@ -1,7 +1,7 @@
 /* cmd_run.c — `nextcard score` and `nextcard generate`: one sequence through
  * the card, teacher-forced or greedy.
  *
- *   nextcard score    --model DIR --ids 5,17,42 --logits-out FILE
+ *   nextcard score    --model DIR --ids 5,17,42 --logits-out FILE [--mtp-logits-out FILE]
  *   nextcard generate --model DIR --ids 5,17,42 --max-new N [--stats] [--stop-ids 1,2]
  * Common: [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N]
  */
@@ -20,7 +20,7 @@ struct run_args {
 	struct nc_engine_opts eo;
 	int32_t *ids, *stop;
 	uint32_t n_ids, n_stop, max_new;
-	const char *logits_out;
+	const char *logits_out, *mtp_out;
 	int stats;
 	float temperature, top_p;
 	uint32_t top_k;
@@ -34,7 +34,7 @@ static int usage(const char *cmd, const char *why)
 		NC_POOL_USAGE ")\n",
 		cmd, why, cmd,
 		strcmp(cmd, "score") ? "--max-new N [--stats] [--stop-ids 1,2] [--temperature T --top-k K --top-p P --seed S] "
-				     : "--logits-out FILE ");
+				     : "--logits-out FILE and/or --mtp-logits-out FILE ");
 	return 2;
 }
 
@@ -50,6 +50,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		{ "ctx", required_argument, 0, 'x' },
 		{ "max-new", required_argument, 0, 'n' },
 		{ "logits-out", required_argument, 0, 'o' },
+		{ "mtp-logits-out", required_argument, 0, 'M' },
 		{ "stop-ids", required_argument, 0, 's' },
 		{ "stats", no_argument, 0, 'S' },
 		{ "temperature", required_argument, 0, 'T' },
@@ -81,6 +82,7 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		case 'b': a->eo.board = optarg; break;
 		case 'Q': a->eo.quant = optarg; break;
 		case 'o': a->logits_out = optarg; break;
+		case 'M': a->mtp_out = optarg; a->eo.mtp = 1; break;
 		case 'S': a->stats = 1; break;
 		case 'T':
 			if (nc_parse_float(optarg, 0.0f, 100.0f, &a->temperature))
@@ -131,8 +133,10 @@ static int parse(const char *cmd, int argc, char **argv, struct run_args *a)
 		return usage(cmd, "--model is required");
 	if (!a->ids)
 		return usage(cmd, "--ids is required");
-	if (!strcmp(cmd, "score") && !a->logits_out)
-		return usage(cmd, "--logits-out is required");
+	if (!strcmp(cmd, "score") && !a->logits_out && !a->mtp_out)
+		return usage(cmd, "--logits-out or --mtp-logits-out is required");
+	if (strcmp(cmd, "score") && a->mtp_out)
+		return usage(cmd, "--mtp-logits-out is for score");
 	if (strcmp(cmd, "score") && !a->max_new)
 		return usage(cmd, "--max-new is required");
 	return 0;
@@ -162,55 +166,76 @@ static void free_args(struct run_args *a)
 	free(a->stop);
 }
 
+/* Teacher-forced logits rows of ids to path: the model's (n rows), or with
+ * FW_SUB_MTP the MTP head's (n - 1 rows: row p drafts token p + 2). */
+static int score_to(struct nc_engine *e, const struct run_args *a, uint32_t flags,
+		    const char *path)
+{
+	uint32_t want = flags & FW_SUB_MTP ? a->n_ids - 1 : a->n_ids, got = 0, slot;
+	float *row = malloc((size_t)e->cfg.vocab * sizeof(float));
+	FILE *f = fopen(path, "wb");
+	struct fw_res r;
+	char err[512];
+	int rc = 1;
+
+	if (!row || !f) {
+		fprintf(stderr, "nextcard score: cannot write %s\n", path);
+		goto out;
+	}
+	if (nc_engine_submit(e, a->ids, a->n_ids, 1, FW_SUB_LOGITS | flags, NULL, 0, 0, &slot,
+			     err, sizeof(err))) {
+		fprintf(stderr, "nextcard score: %s\n", err);
+		goto out;
+	}
+	for (;;) {
+		if (next_result("score", e, &r))
+			goto out;
+		if ((r.flags & FW_RF_LOGITS) && got < want) {
+			if (nc_engine_take_logits(e, r.logits_row, row) ||
+			    fwrite(row, sizeof(float), e->cfg.vocab, f) != e->cfg.vocab) {
+				fprintf(stderr, "nextcard score: cannot write %s\n", path);
+				goto out;
+			}
+			got++;
+		}
+		if (r.kind != FW_RES_ACK && (r.flags & FW_RF_LAST))
+			break;
+	}
+	rc = got == want ? 0 : 1;
+	if (rc)
+		fprintf(stderr, "nextcard score: %u of %u logits rows came back\n", got, want);
+out:
+	if (f && fclose(f) && !rc) {
+		fprintf(stderr, "nextcard score: cannot write %s\n", path);
+		rc = 1;
+	}
+	free(row);
+	return rc;
+}
+
 int cmd_score(int argc, char **argv)
 {
 	struct run_args a = { 0 };
 	struct nc_engine *e = NULL;
-	struct fw_res r;
 	char err[512];
-	float *row = NULL;
-	FILE *f = NULL;
-	uint32_t slot, got = 0;
 	int rc = parse("score", argc, argv, &a);
 
 	if (rc)
 		goto out;
 	rc = 1;
+	if (a.mtp_out && a.n_ids < 2) {
+		fprintf(stderr, "nextcard score: --mtp-logits-out wants 2 ids or more (row p"
+			" drafts token p + 2 from token p + 1)\n");
+		goto out;
+	}
 	a.eo.verbose = 1;
 	if (nc_engine_open(&e, &a.eo, err, sizeof(err))) {
 		fprintf(stderr, "nextcard score: %s\n", err);
 		goto out;
 	}
-	row = malloc((size_t)e->cfg.vocab * sizeof(float));
-	f = fopen(a.logits_out, "wb");
-	if (!row || !f) {
-		fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
-		goto out;
-	}
-	if (nc_engine_submit(e, a.ids, a.n_ids, 1, FW_SUB_LOGITS, NULL, 0, 0, &slot,
-			     err, sizeof(err))) {
-		fprintf(stderr, "nextcard score: %s\n", err);
-		goto out;
-	}
-	while (got < a.n_ids) {
-		if (next_result("score", e, &r))
-			goto out;
-		if (!(r.flags & FW_RF_LOGITS))
-			continue;
-		if (nc_engine_take_logits(e, r.logits_row, row) ||
-		    fwrite(row, sizeof(float), e->cfg.vocab, f) != e->cfg.vocab) {
-			fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
-			goto out;
-		}
-		got++;
-	}
-	rc = 0;
+	rc = (a.logits_out && score_to(e, &a, 0, a.logits_out)) ||
+	     (a.mtp_out && score_to(e, &a, FW_SUB_MTP, a.mtp_out));
 out:
-	if (f && fclose(f) && !rc) {
-		fprintf(stderr, "nextcard score: cannot write %s\n", a.logits_out);
-		rc = 1;
-	}
-	free(row);
 	nc_engine_close(e);
 	free_args(&a);
 	return rc;
@@ -220,7 +245,9 @@ out:
 static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const struct nc_card_snap *b,
 			uint32_t n_prompt, double prefill_s)
 {
-	double t = (double)(b->steps - a->steps), total = 0, tot_w = 0;
+	/* per generated token: one a step, or more with MTP drafts accepted */
+	double t = (double)(b->tokens - a->tokens), steps = (double)(b->steps - a->steps);
+	double total = 0, tot_w = 0;
 	double ebytes = (double)krnl_expert_bytes(e->cfg.dt_expert, e->cfg.hidden, e->cfg.moe_inter);
 	double fetched = (double)(b->st.experts_fetched - a->st.experts_fetched);
 	double ewb = (double)(b->st.expert_weight_bytes - a->st.expert_weight_bytes);
@@ -232,7 +259,15 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 	for (int k = 0; k < KRNL_COUNT; k++)
 		total += (double)(b->st.krnl_rd[k] - a->st.krnl_rd[k]);
 	tot_w = (double)(b->st.fw_rd - a->st.fw_rd);
-	printf("stats: %.0f decode steps measured (one generated token each; prefill excluded)\n", t);
+	printf("stats: %.0f decode steps measured, %.0f tokens generated (prefill excluded)\n",
+	       steps, t);
+	if (e->spec) {
+		double dr = (double)(b->drafted - a->drafted), ac = (double)(b->accepted - a->accepted);
+
+		printf("stats: speculative (MTP, 1 draft a step): %.0f drafts verified, %.0f accepted"
+		       " (acceptance %.1f%%), %.3f tokens per step\n", dr, ac,
+		       dr ? 100.0 * ac / dr : 0.0, steps ? t / steps : 0.0);
+	}
 	printf("stats: hbm bytes read per generated token %.0f (kernels), firmware control %.0f\n",
 	       total / t, tot_w / t);
 	double wf = nc_active_floor(&e->cfg), sf = 0;

@@ -299,6 +299,22 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		goto fail;
 	}
 	e->cfg.dt_kv = o->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;
+	if (o->mtp || o->spec) {
+		if (!st_find(&e->st, "mtp.fc.weight")) {
+			snprintf(err, errlen, "%s: the checkpoint has no multi-token-prediction head"
+				 " (no mtp.* tensors), so %s cannot be used", o->model_dir,
+				 o->spec ? "--speculative mtp" : "the MTP head");
+			goto fail;
+		}
+		if (e->cfg.n_layers >= FW_MAX_LAYERS) {
+			snprintf(err, errlen, "%s: no room for the MTP head after %u layers",
+				 o->model_dir, e->cfg.n_layers);
+			goto fail;
+		}
+		e->cfg.mtp = 1;
+		e->cfg.layer_attn[e->cfg.n_layers] = 1;	/* its layer: gated attention + MoE */
+		e->spec = o->spec;
+	}
 	if (choose_formats(e, o->quant, e2, sizeof(e2))) {
 		snprintf(err, errlen, "--quant: %s", e2);
 		goto fail;
@@ -330,6 +346,7 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
 	e->ctrl->prefix_budget = o->prefix_budget;
 	e->ctrl->page_limit = o->kv_pages;
+	e->ctrl->spec = e->spec;
 	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
 	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
 	    control(e, FW_OP_START, "start", err, errlen))
@@ -497,6 +514,9 @@ void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s)
 	shim_get_stats(e->card, &s->st);
 	s->steps = atomic_load(&ctrl->steps);
 	s->rows = atomic_load(&ctrl->step_rows);
+	s->tokens = atomic_load(&ctrl->tokens);
+	s->drafted = atomic_load(&ctrl->drafted);
+	s->accepted = atomic_load(&ctrl->accepted);
 	s->ns = now_ns();
 	atomic_store(&ctrl->hold, 0);
 }

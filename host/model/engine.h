@@ -30,6 +30,9 @@ struct nc_engine_opts {
 	uint32_t kv;		/* NC_KV_*: format of the KV cache pages */
 	uint32_t watchdog_ms;	/* a token step running longer fails the card; 0: 30000 */
 	const char *inject_fault; /* tests: shim_inject_fault spec once the model is up */
+	uint32_t mtp;		/* place the checkpoint's MTP head (mtp.*) */
+	uint32_t spec;		/* speculative decoding: MTP drafts verified per step (0, 1);
+				   places the head */
 };
 
 enum { NC_KV_DEFAULT = 0, NC_KV_F32, NC_KV_BF16 };
@@ -49,6 +52,7 @@ struct nc_engine {
 	uint64_t watchdog_ns;
 	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
 	int converted;		/* formats differ from the checkpoint's float types */
+	uint32_t spec;		/* drafts verified per step */
 };
 
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
@@ -98,6 +102,8 @@ int nc_engine_wait(struct nc_engine *e, struct fw_res *r, uint32_t timeout_ms);
 struct nc_card_snap {
 	struct shim_stats st;
 	uint64_t steps, rows;
+	uint64_t tokens;	/* generated, all sequences */
+	uint64_t drafted, accepted;	/* MTP drafts verified, accepted */
 	uint64_t ns;		/* monotonic time of the snapshot */
 };
 void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s);

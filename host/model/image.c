@@ -17,7 +17,8 @@
 struct seg {
 	char name[128];
 	uint64_t row0, rows;	/* rows of the source tensor */
-	uint64_t cols;
+	uint64_t cols;		/* columns taken ... */
+	uint64_t col0;		/* ... from this one on (0: whole rows) */
 	int ndim;		/* expected source shape */
 	uint64_t shape[3];
 };
@@ -42,6 +43,7 @@ static void add(struct plan *p, const char *name, uint64_t row0, uint64_t rows,
 	s->row0 = row0;
 	s->rows = rows;
 	s->cols = cols;
+	s->col0 = 0;
 	s->ndim = ndim;
 	s->shape[0] = d0;
 	s->shape[1] = d1;
@@ -60,13 +62,25 @@ static void whole1(struct plan *p, const char *name, uint64_t n)
 	add(p, name, 0, 1, n, 1, n, 0, 0);
 }
 
+/* Columns [col0, col0 + cols) of every row of a 2-D tensor [rows][width]. */
+static void cols2(struct plan *p, const char *name, uint64_t rows, uint64_t width,
+		  uint64_t col0, uint64_t cols)
+{
+	add(p, name, 0, rows, cols, 2, rows, width, 0);
+	if (!p->overflow)
+		p->s[p->n - 1].col0 = col0;
+}
+
 static void plan_place(struct plan *p, const struct fw_model_cfg *c, const struct fw_place *pl)
 {
 	char nm[128], pre[40];
 	uint64_t h = c->hidden, nk = c->lin_nk, nv = c->lin_nv, dk = c->lin_dk, dv = c->lin_dv;
 	uint64_t r = nv / nk, nh = c->n_heads, hd = c->head_dim;
 
-	snprintf(pre, sizeof(pre), "model.layers.%u.", pl->layer);
+	if (c->mtp && pl->layer == c->n_layers)	/* the MTP head's decoder layer */
+		snprintf(pre, sizeof(pre), "mtp.layers.0.");
+	else
+		snprintf(pre, sizeof(pre), "model.layers.%u.", pl->layer);
 #define N(fmt) (snprintf(nm, sizeof(nm), "%s" fmt, pre), nm)
 	switch (pl->kind) {
 	case FW_T_EMBED: whole2(p, "model.embed_tokens.weight", c->vocab, h); break;
@@ -138,6 +152,11 @@ static void plan_place(struct plan *p, const struct fw_model_cfg *c, const struc
 	case FW_T_SHARED_GATE:
 		add(p, N("mlp.shared_expert_gate.weight"), 0, 1, h, 2, 1, h, 0);
 		break;
+	case FW_T_MTP_FC_E: cols2(p, "mtp.fc.weight", h, 2 * h, 0, h); break;
+	case FW_T_MTP_FC_H: cols2(p, "mtp.fc.weight", h, 2 * h, h, h); break;
+	case FW_T_MTP_NORM_E: whole1(p, "mtp.pre_fc_norm_embedding.weight", h); break;
+	case FW_T_MTP_NORM_H: whole1(p, "mtp.pre_fc_norm_hidden.weight", h); break;
+	case FW_T_MTP_NORM: whole1(p, "mtp.norm.weight", h); break;
 	default:
 		p->overflow = 1;
 	}
@@ -200,8 +219,9 @@ static int check_seg(const struct st_set *st, const struct seg *s, uint32_t want
 				 nc_fmt_spec(want_dt, b, sizeof(b)));
 			return -1;
 		}
-		/* stored as [rows][row bytes] of the card layout */
-		if (t->ndim != 2 || pcols != s->shape[s->ndim - 1] || t->shape[0] != s->shape[0] ||
+		/* stored as [rows][row bytes] of the card layout: whole rows only */
+		if (s->col0 || s->cols != s->shape[s->ndim - 1] || t->ndim != 2 ||
+		    pcols != s->shape[s->ndim - 1] || t->shape[0] != s->shape[0] ||
 		    t->shape[1] != nc_quant_row_bytes(pdt, pcols)) {
 			snprintf(err, errlen, "tensor '%s': pre-quantized shape does not match"
 				 " the config", s->name);
@@ -305,6 +325,7 @@ static int copy_rows(struct stage *sg, const struct st_set *st, const struct st_
 	uint32_t pdt, pcols;
 	int pq = prequant(st, t, &pdt, &pcols);
 	uint64_t rb = mat ? nc_quant_row_bytes(dt, (uint32_t)s->cols) : s->cols * 4;
+	uint64_t width = s->shape[s->ndim - 1];	/* the source row */
 	int raw = mat && !pq && ((dt == KRNL_FMT_BF16 && t->dtype == ST_BF16) ||
 				 (dt == KRNL_FMT_F16 && t->dtype == ST_F16) ||
 				 (dt == KRNL_FMT_F32 && t->dtype == ST_F32));
@@ -319,10 +340,11 @@ static int copy_rows(struct stage *sg, const struct st_set *st, const struct st_
 			/* the card keeps the checkpoint's own type: copy, pad the beat */
 			uint64_t nb = s->cols * st_dtype_size(t->dtype);
 
-			memcpy(o, (const uint8_t *)t->data + (s->row0 + r) * nb, nb);
+			memcpy(o, (const uint8_t *)t->data +
+				  ((s->row0 + r) * width + s->col0) * st_dtype_size(t->dtype), nb);
 			memset(o + nb, 0, rb - nb);
 		} else {
-			if (st_read_f32_fp8(st, t, (s->row0 + r) * s->cols, s->cols, row, 0))
+			if (st_read_f32_fp8(st, t, (s->row0 + r) * width + s->col0, s->cols, row, 0))
 				return -1;
 			if (mat)
 				nc_quant_encode_row_ex(dt, row, (uint32_t)s->cols, o, sg->round);

@@ -443,16 +443,19 @@ static void test_beats_embed_conv(void **state)
 	{
 		uint32_t rows = 3, ch = 300, kk = 4, xs = 320, ns = 5;
 		uint64_t per = (uint64_t)ch * (kk - 1);
-		struct krnl_cycle_ctx ctx = { .blk = { 4, 0, 2 } };
+		/* row 2 writes its state to a spare handle (a speculative row) */
+		struct krnl_cycle_ctx ctx = { .blk = { 4, 0, 2 }, .blk_out = { 0, 0, 1 + 3 } };
 		int32_t *sl;
 
 		r = run_new(KRNL_CONV1D_STEP);
 		port(r, CONV_X, beats(rows * xs * 4), ((rows - 1) * xs + ch) * 4);
 		port(r, CONV_W, beats(ch * kk * 4), ch * kk * 4);
 		port(r, CONV_STATE, beats(ns * per * 4), ns * per * 4);
-		sl = port(r, CONV_BLOCKS, beats(rows * 4), rows * 4);
-		for (uint32_t i = 0; i < rows; i++)
+		sl = port(r, CONV_BLOCKS, beats(rows * 8), rows * 8);
+		for (uint32_t i = 0; i < rows; i++) {
 			sl[i] = (int32_t)ctx.blk[i];
+			sl[rows + i] = (int32_t)(ctx.blk_out[i] ? ctx.blk_out[i] - 1 : ctx.blk[i]);
+		}
 		r->k.arg[CONV_ROWS] = rows;
 		r->k.arg[CONV_CH] = ch;
 		r->k.arg[CONV_K] = kk;
@@ -486,10 +489,10 @@ static void test_beats_deltanet_attn(void **state)
 		port(r, DN_ALOG, beats(nv * 4), nv * 4);
 		port(r, DN_DTB, beats(nv * 4), nv * 4);
 		port(r, DN_STATE, beats(ns * per * 4), ns * per * 4);
-		sl = port(r, DN_BLOCKS, beats(rows * 4), rows * 4);
+		sl = port(r, DN_BLOCKS, beats(rows * 8), rows * 8);
 		port(r, DN_OUT, beats(rows * nv * dv * 4), rows * nv * dv * 4);
 		for (uint32_t i = 0; i < rows; i++)
-			sl[i] = (int32_t)ctx.blk[i];
+			sl[i] = sl[rows + i] = (int32_t)ctx.blk[i];
 		r->k.arg[DN_ROWS] = rows;
 		r->k.arg[DN_NK] = nk;
 		r->k.arg[DN_NV] = nv;

@@ -86,6 +86,14 @@ static void pick_slots(struct rng *g, int32_t *slots, int nr, int n)
 	free(perm);
 }
 
+/* GDN handles of nr rows: distinct, each row writing its state back in place
+ * (blocks[nr + r] = blocks[r]). */
+static void pick_handles(struct rng *g, int32_t *blocks, int nr, int n)
+{
+	pick_slots(g, blocks, nr, n);
+	memcpy(blocks + nr, blocks, sizeof(*blocks) * (size_t)nr);
+}
+
 /* Rows in step t of a stateful case: usually the full batch, every third
  * step a random smaller one. */
 static int step_rows(struct rng *g, int t, int rows)
@@ -662,7 +670,7 @@ static int run_conv(const void *vc, int perturb)
 	w = gnew(&a, "w", sizeof(*w) * (size_t)c->ch * c->k);
 	st = gnew(&a, "state", sizeof(*st) * nst);
 	hist = gnew(&a, "hist", sizeof(*hist) * nst);
-	slots = gnew(&a, "slots", sizeof(*slots) * c->rows);
+	slots = gnew(&a, "slots", sizeof(*slots) * 2 * c->rows);
 	want = gnew(&a, "want", sizeof(*want) * (size_t)c->rows * c->ch);
 	fill(&g, w, (size_t)c->ch * c->k, -0.6, 0.6);
 	memset(st, 0, sizeof(*st) * nst);		/* every slot starts a sequence */
@@ -672,7 +680,7 @@ static int run_conv(const void *vc, int perturb)
 		int nr = step_rows(&g, t, c->rows);
 
 		snprintf(ctx, sizeof(ctx), "conv1d_step %s step %d (%d rows)", c->name, t, nr);
-		pick_slots(&g, slots, nr, c->nslots);
+		pick_handles(&g, slots, nr, c->nslots);
 		fill_pattern(x, nx);
 		for (int r = 0; r < nr; r++)
 			fill(&g, x + (size_t)r * c->xstride, c->ch, -2.0, 2.0);
@@ -752,10 +760,10 @@ static int run_dn(const void *vc, int perturb)
 	snap = gnew(&a, "state snapshot", sizeof(*snap) * nst);
 	out = gnew(&a, "out", sizeof(*out) * no);
 	outb = gnew(&a, "out (row alone)", sizeof(*outb) * c->nv * c->dv);
-	slots = gnew(&a, "slots", sizeof(*slots) * c->rows);
+	slots = gnew(&a, "slots", sizeof(*slots) * 2 * c->rows);
 	qkv1 = gnew(&a, "qkv (row alone)", sizeof(*qkv1) * width);
 	ba1 = gnew(&a, "ba (row alone)", sizeof(*ba1) * 2 * c->nv);
-	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1));
+	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1) * 2);
 	S = gnew(&a, "ref state", sizeof(*S) * nst);
 	want = gnew(&a, "want", sizeof(*want) * no);
 	fill(&g, alog, c->nv, -2.0, 2.5);
@@ -768,7 +776,7 @@ static int run_dn(const void *vc, int perturb)
 		int nr = step_rows(&g, t, c->rows);
 
 		snprintf(ctx, sizeof(ctx), "deltanet_step %s step %d (%d rows)", c->name, t, nr);
-		pick_slots(&g, slots, nr, c->nslots);
+		pick_handles(&g, slots, nr, c->nslots);
 		for (int r = 0; r < nr; r++) {
 			fill(&g, qkv + (size_t)r * xstride, width, -1.0, 1.5);
 			fill(&g, ba + (size_t)r * 2 * c->nv, 2 * c->nv, -3.0, 3.0);
@@ -816,7 +824,7 @@ static int run_dn(const void *vc, int perturb)
 			snprintf(rc, sizeof(rc), "%s row %d alone vs in batch", ctx, r);
 			memcpy(qkv1, qkv + (size_t)r * xstride, sizeof(*qkv1) * width);
 			memcpy(ba1, ba + (size_t)r * 2 * c->nv, sizeof(*ba1) * 2 * c->nv);
-			slot1[0] = slots[r];
+			slot1[0] = slot1[1] = slots[r];
 			krnl_deltanet_step(KW(qkv1), KW(ba1), KW(alog), KW(dtb), KW(stb), KW(slot1),
 					   KW(outb), 1, (uint32_t)c->nk, (uint32_t)c->nv,
 					   (uint32_t)c->dk, (uint32_t)c->dv, (uint32_t)xstride,
@@ -936,14 +944,14 @@ static int run_at(const void *vc, int perturb)
 	out = gnew(&a, "out", sizeof(*out) * (size_t)c->rows * ow);
 	outb = gnew(&a, "out (row alone)", sizeof(*outb) * ow);
 	knew = gnew(&a, "new k entries", sizeof(*knew) * (size_t)c->rows * kw);
-	slots = gnew(&a, "slots", sizeof(*slots) * c->rows);
+	slots = gnew(&a, "slots", sizeof(*slots) * 2 * c->rows);
 	pos = gnew(&a, "pos", sizeof(*pos) * c->rows);
 	rope = gnew(&a, "rope", sizeof(*rope) * (size_t)c->rows * c->rd);
 	qg1 = gnew(&a, "qg (row alone)", sizeof(*qg1) * qw);
 	k1 = gnew(&a, "k (row alone)", sizeof(*k1) * kw);
 	v1 = gnew(&a, "v (row alone)", sizeof(*v1) * kw);
 	rope1 = gnew(&a, "rope (row alone)", sizeof(*rope1) * c->rd);
-	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1));
+	slot1 = gnew(&a, "slot (row alone)", sizeof(*slot1) * 2);
 	pos1 = gnew(&a, "pos (row alone)", sizeof(*pos1));
 	len = gnew(&a, "len", sizeof(*len) * c->nslots);
 	kh = gnew(&a, "ref k history", sizeof(*kh) * nc);
@@ -1722,19 +1730,19 @@ static void test_meter(void **state)
 		float *x = gnew(&a, "x", sizeof(float) * R * XS);
 		float *w = gnew(&a, "w", sizeof(float) * CH * K);
 		float *st = gnew(&a, "state", sizeof(float) * NS * per);
-		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
+		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * 2 * R);
 		const char *ctx = "meter conv1d_step";
 
 		for (int r = 0; r < R; r++)
 			fill(&g, x + (size_t)r * XS, CH, -1.0, 1.0);
 		fill(&g, w, (size_t)CH * K, -0.5, 0.5);
 		fill(&g, st, NS * per, -1.0, 1.0);
-		pick_slots(&g, sl, R, NS);
+		pick_handles(&g, sl, R, NS);
 		mstart(&m);
 		mport(&m, CONV_X, x, sizeof(float) * ((R - 1) * XS + CH));
 		mport(&m, CONV_W, w, sizeof(float) * CH * K);
 		mport(&m, CONV_STATE, st, sizeof(float) * NS * per);
-		mport(&m, CONV_BLOCKS, sl, sizeof(int32_t) * R);
+		mport(&m, CONV_BLOCKS, sl, sizeof(int32_t) * 2 * R);
 		krnl_meter_cur = &m;
 		krnl_conv1d_step(KW(x), KW(w), KW(st), KW(sl), R, CH, K, XS, NS);
 		krnl_meter_cur = NULL;
@@ -1755,7 +1763,7 @@ static void test_meter(void **state)
 		float *al = gnew(&a, "a_log", sizeof(float) * NV);
 		float *dtb = gnew(&a, "dt_bias", sizeof(float) * NV);
 		float *st = gnew(&a, "state", sizeof(float) * NS * per);
-		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * R);
+		int32_t *sl = gnew(&a, "slots", sizeof(int32_t) * 2 * R);
 		float *out = gnew(&a, "out", sizeof(float) * R * NV * DV);
 		const char *ctx = "meter deltanet_step";
 
@@ -1765,14 +1773,14 @@ static void test_meter(void **state)
 		fill(&g, al, NV, -1.0, 1.0);
 		fill(&g, dtb, NV, -1.0, 1.0);
 		fill(&g, st, NS * per, -0.1, 0.1);
-		pick_slots(&g, sl, R, NS);
+		pick_handles(&g, sl, R, NS);
 		mstart(&m);
 		mport(&m, DN_QKV, qkv, sizeof(float) * ((R - 1) * XS + W));
 		mport(&m, DN_BA, ba, sizeof(float) * R * 2 * NV);
 		mport(&m, DN_ALOG, al, sizeof(float) * NV);
 		mport(&m, DN_DTB, dtb, sizeof(float) * NV);
 		mport(&m, DN_STATE, st, sizeof(float) * NS * per);
-		mport(&m, DN_BLOCKS, sl, sizeof(int32_t) * R);
+		mport(&m, DN_BLOCKS, sl, sizeof(int32_t) * 2 * R);
 		mport(&m, DN_OUT, out, sizeof(float) * R * NV * DV);
 		krnl_meter_cur = &m;
 		krnl_deltanet_step(KW(qkv), KW(ba), KW(al), KW(dtb), KW(st), KW(sl), KW(out), R, NK,
@@ -1990,6 +1998,94 @@ static void test_harness_selftest(void **state)
 	arena_free(&a);
 }
 
+/* Speculative rows: a sequence's second row (a draft token) reads the state
+ * its first row wrote and writes to a spare handle, so the state after the
+ * first row survives for a rejected draft.  Rows: A->A, A->B (spare), C->C;
+ * handle 1 is not in the step.  Checked against the scalar reference run
+ * row by row on copies. */
+static void test_gdn_spec_rows(void **state)
+{
+	enum { CH = 100, K = 4, NK = 2, NV = 4, DK = 32, DV = 16, NS = 4, R = 3 };
+	enum { W = 2 * NK * DK + NV * DV };
+	const int32_t hin[R] = { 2, 2, 3 }, hout[R] = { 2, 0, 3 };
+	size_t cper = (size_t)CH * (K - 1), dper = (size_t)NV * DK * DV;
+	struct arena a = { .n = 0 };
+	struct rng g = { 91 };
+	int fails = 0;
+
+	(void)state;
+	/* ---- conv1d ---- */
+	float *x = gnew(&a, "x", sizeof(float) * R * CH);
+	float *xin = gnew(&a, "xin", sizeof(float) * R * CH);
+	float *w = gnew(&a, "w", sizeof(float) * CH * K);
+	float *st = gnew(&a, "conv state", sizeof(float) * NS * cper);
+	float *hist = gnew(&a, "conv hist", sizeof(float) * NS * cper);
+	int32_t *bl = gnew(&a, "blocks", sizeof(int32_t) * 2 * R);
+	double *want = gnew(&a, "want", sizeof(double) * R * CH);
+
+	fill(&g, x, (size_t)R * CH, -2.0, 2.0);
+	fill(&g, w, (size_t)CH * K, -0.6, 0.6);
+	fill(&g, st, NS * cper, -1.0, 1.0);
+	memcpy(xin, x, sizeof(float) * R * CH);
+	memcpy(hist, st, sizeof(float) * NS * cper);
+	memcpy(bl, hin, sizeof(hin));
+	memcpy(bl + R, hout, sizeof(hout));
+	for (int r = 0; r < R; r++) {
+		if (hout[r] != hin[r])	/* the spare starts from what row r reads */
+			memcpy(hist + hout[r] * cper, hist + hin[r] * cper, sizeof(float) * cper);
+		ref_conv1d_step(want + (size_t)r * CH, xin + (size_t)r * CH, w,
+				hist + hout[r] * cper, CH, K);
+	}
+	krnl_conv1d_step(KW(x), KW(w), KW(st), KW(bl), R, CH, K, CH, NS);
+	fails += cmp_rel("conv spec rows", "x out", x, CH, want, R, CH, TOL_F32);
+	/* A holds the state after its first row only, B after both, 1 untouched */
+	fails += cmp_bits("conv spec rows", "states", st, hist, NS * cper);
+	fails += arena_check(&a, "conv spec rows");
+
+	/* ---- deltanet ---- */
+	float *qkv = gnew(&a, "qkv", sizeof(float) * R * W);
+	float *ba = gnew(&a, "ba", sizeof(float) * R * 2 * NV);
+	float *al = gnew(&a, "a_log", sizeof(float) * NV);
+	float *dtb = gnew(&a, "dt_bias", sizeof(float) * NV);
+	float *ds = gnew(&a, "dn state", sizeof(float) * NS * dper);
+	float *ds0 = gnew(&a, "dn state before", sizeof(float) * NS * dper);
+	float *out = gnew(&a, "out", sizeof(float) * R * NV * DV);
+	double *S = gnew(&a, "S", sizeof(double) * NS * dper);
+	double *dwant = gnew(&a, "dn want", sizeof(double) * R * NV * DV);
+
+	fill(&g, qkv, (size_t)R * W, -1.0, 1.5);
+	fill(&g, ba, (size_t)R * 2 * NV, -3.0, 3.0);
+	fill(&g, al, NV, -2.0, 2.5);
+	fill(&g, dtb, NV, -1.0, 1.0);
+	fill(&g, ds, NS * dper, -0.2, 0.2);
+	memcpy(ds0, ds, sizeof(float) * NS * dper);
+	for (size_t i = 0; i < NS * dper; i++)
+		S[i] = ds[i];
+	for (int r = 0; r < R; r++) {
+		if (hout[r] != hin[r])
+			memcpy(S + hout[r] * dper, S + hin[r] * dper, sizeof(double) * dper);
+		ref_deltanet_step(dwant + (size_t)r * NV * DV, qkv + (size_t)r * W,
+				  ba + (size_t)r * 2 * NV, al, dtb, S + hout[r] * dper, NK, NV, DK, DV);
+	}
+	krnl_deltanet_step(KW(qkv), KW(ba), KW(al), KW(dtb), KW(ds), KW(bl), KW(out), R, NK, NV,
+			   DK, DV, W, NS);
+	fails += cmp_rel("deltanet spec rows", "out", out, (size_t)NV * DV, dwant, R,
+			 (size_t)NV * DV, TOL_F32);
+	for (int h = 0; h < NS; h++) {
+		char what[48];
+
+		snprintf(what, sizeof(what), "state of handle %d", h);
+		if (h == 1)
+			fails += cmp_bits("deltanet spec rows", what, ds + h * dper, ds0 + h * dper, dper);
+		else
+			fails += cmp_rel("deltanet spec rows", what, ds + h * dper, dper, S + h * dper,
+					 1, dper, TOL_F32);
+	}
+	fails += arena_check(&a, "deltanet spec rows");
+	arena_free(&a);
+	assert_int_equal(fails, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2000,6 +2096,7 @@ int main(void)
 		cmocka_unit_test(test_gemv),
 		cmocka_unit_test(test_conv1d_step),
 		cmocka_unit_test(test_deltanet_step),
+		cmocka_unit_test(test_gdn_spec_rows),
 		cmocka_unit_test(test_attn_decode),
 		cmocka_unit_test(test_attn_split),
 		cmocka_unit_test(test_moe_router),
