@@ -85,6 +85,12 @@ static int placement(const char *dir, const char *card, const char *board,
 	ctrl->seq_limit = eo->seqs;
 	ctrl->page_limit = eo->kv_pages;
 	ctrl->cfg.dt_kv = eo->kv == NC_KV_F32 ? KRNL_FMT_F32 : KRNL_FMT_BF16;	/* as the engine */
+	if ((eo->spec || eo->mtp) && cfg->n_layers < FW_MAX_LAYERS) {
+		/* the MTP head as the engine places it (from the config alone) */
+		ctrl->cfg.mtp = 1;
+		ctrl->cfg.layer_attn[cfg->n_layers] = 1;
+		ctrl->spec = eo->spec;
+	}
 	ctrl->cmd[0] = c;
 	atomic_store(&ctrl->cmd_head, 1);
 	shim_kick(sc);
@@ -114,6 +120,11 @@ static int placement(const char *dir, const char *card, const char *board,
 	       "(%llu positions in all)\n", ctrl->n_seqs, ctrl->rows_max, ctrl->n_blocks,
 	       ctrl->block_bytes / 1024.0, ctrl->n_pages, ctrl->page_pos,
 	       ctrl->page_bytes / 1024.0, (unsigned long long)ctrl->n_pages * ctrl->page_pos);
+	if (ctrl->cfg.mtp)
+		printf("mtp head: layer %u (gated attention + MoE, its own KV pages), fc and norms;"
+		       " %s\n", cfg->n_layers, ctrl->spec ? "speculative decoding, 1 draft a step"
+							 " (a spare state handle per sequence)" :
+							 "placed for MTP logits");
 	printf("weights per bank (MiB):");
 	for (uint32_t b = 0; b < SHIM_MAX_BANKS; b++)
 		if (per_bank[b])
