@@ -127,6 +127,10 @@ size_t nc_metrics_render(const struct nc_metrics *m, const struct nc_sched_stats
 		counter(&o, "nextcard_prefix_evicted_total", "Prefix snapshots evicted (LRU).", st->prefix_evicted);
 		counter(&o, "nextcard_preempted_total", "Sequences whose state was dropped to free KV pages.", st->preempted);
 		counter(&o, "nextcard_preempt_replayed_positions_total", "Positions recomputed after preemption.", st->replayed);
+		gauge(&o, "nextcard_spec_drafts_per_step", "MTP drafts verified per step (0: speculative decoding off).", st->spec);
+		counter(&o, "nextcard_spec_drafted_total", "MTP drafts verified.", st->drafted);
+		counter(&o, "nextcard_spec_accepted_total", "MTP drafts accepted: tokens that took no step of their own.", st->accepted);
+		gauge(&o, "nextcard_spec_acceptance_ratio", "Accepted over verified drafts since start.", st->drafted ? (double)st->accepted / (double)st->drafted : 0.0);
 	}
 	return o.len;
 }

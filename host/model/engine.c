@@ -488,6 +488,9 @@ void nc_engine_pool_stats(struct nc_engine *e, struct nc_sched_stats *st)
 	st->prefix_evicted = LD(prefix_evicted);
 	st->preempted = LD(preempted);
 	st->replayed = LD(replayed);
+	st->spec = e->spec;
+	st->drafted = LD(drafted);
+	st->accepted = LD(accepted);
 #undef LD
 }
 

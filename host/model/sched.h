@@ -57,6 +57,8 @@ struct nc_sched_stats {
 	uint32_t card_state;	/* enum fw_state */
 	uint64_t snap_bytes, prefix_hits, prefix_misses, prefix_tokens, prefix_stored,
 		 prefix_evicted, preempted, replayed;
+	uint32_t spec;		/* MTP drafts verified per step (0: no speculative decoding) */
+	uint64_t drafted, accepted;
 };
 
 struct nc_sched;

@@ -94,7 +94,8 @@ int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
 				    .prefix_every = pool->prefix_every,
 				    .prefix_budget = pool->prefix_budget, .kv = pool->kv,
 				    .watchdog_ms = pool->watchdog_ms,
-				    .inject_fault = pool->inject_fault };
+				    .inject_fault = pool->inject_fault, .mtp = pool->mtp,
+				    .spec = pool->spec };
 	struct dp_card *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
@@ -187,6 +188,9 @@ void dp_card_stats(struct dp_card *c, struct dp_card_stats *st)
 	st->steps = s.steps;
 	st->tokens = s.tokens;
 	st->refused_busy = s.refused_busy;
+	st->spec = s.spec;
+	st->drafted = s.drafted;
+	st->accepted = s.accepted;
 }
 
 #if DP_HAVE_HTTP

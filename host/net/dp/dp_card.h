@@ -54,6 +54,8 @@ struct dp_card_info {
 struct dp_card_stats {
 	uint32_t active, queued, queue_cap, slots;
 	uint64_t steps, tokens, refused_busy;
+	uint32_t spec;			/* MTP drafts verified per step (0: off) */
+	uint64_t drafted, accepted;
 };
 
 struct dp_card;

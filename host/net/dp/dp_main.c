@@ -304,6 +304,15 @@ static void summary(struct dp *d, double secs)
 	       c->tx_token_pkts, c->tx_retrans, ss->retrans_fast, ss->retrans_rto, ss->acks,
 	       ss->acks_bad, ss->window_stalls, ss->dead_clients, ss->final_giveups, ss->live,
 	       ss->tombs, c->tx_nombuf, c->tx_dropped, c->inj_rx_drops, c->inj_tx_drops);
+	{
+		struct dp_card_stats cs;
+
+		dp_card_stats(d->card, &cs);
+		printf("stats speculative drafts_per_step=%u drafted=%lu accepted=%lu"
+		       " acceptance=%.3f tokens_per_step=%.3f\n", cs.spec, cs.drafted, cs.accepted,
+		       cs.drafted ? (double)cs.accepted / (double)cs.drafted : 0.0,
+		       cs.steps ? (double)cs.tokens / (double)cs.steps : 0.0);
+	}
 	print_pct("ttft", &d->s_ttft);
 	print_pct("itl", &d->s_itl);
 	print_pct("card", &d->s_card);
