@@ -104,7 +104,7 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRCS)
 fuzz: $(FUZZERS)
 	@if [ -n "$(FUZZ_TIME)" ]; then bash scripts/fuzz.sh $(FUZZ_TIME); fi
 
-unit: build/tools/gen_connectivity build/tools/bench_batch build/tools/bench_ctx $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
+unit: build/tools/gen_connectivity build/tools/bench_batch build/tools/bench_ctx build/tools/bench_spec $(REL_TESTS) $(ASAN_TESTS) build/nextcard build/asan/nextcard build/nextcard-cli $(DTBS) $(EXTRA_UNIT)
 
 # The test suite: unit tests (optimised and sanitized), CLI checks, fuzz smoke runs.
 test: deps
@@ -136,15 +136,20 @@ build/tools/bench_ctx: tools/bench_ctx.c build/rel/libnextcard.a
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
 
+build/tools/bench_spec: tools/bench_spec.c build/rel/libnextcard.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_FLAGS) -o $@ $^ $(LIBS)
+
 # A random model of the real layer mix with a 256K context, for bench_ctx.
 build/bench/long/config.json: tests/data/long/config.json build/nextcard
 	@mkdir -p build/bench
 	build/nextcard synth --config $< --out build/bench/long --seed 3
 
-bench: build/tools/bench_batch build/tools/bench_cpu build/tools/bench_ctx build/nextcard \
-       build/bench/long/config.json $(DTBS)
+bench: build/tools/bench_batch build/tools/bench_cpu build/tools/bench_ctx build/tools/bench_spec \
+       build/nextcard build/bench/long/config.json $(DTBS)
 	build/tools/bench_batch
 	build/tools/bench_ctx
+	build/tools/bench_spec
 	build/tools/bench_cpu
 
 

@@ -4,6 +4,7 @@
  * The regroupings the kernels want (FW_X_*) are just a different order of
  * segments, so converting and copying is one loop for all of them.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,8 +408,43 @@ int nc_image_fill(const struct st_set *st, const struct fw_model_cfg *cfg,
 	return rc;
 }
 
+/* Weights of decoder layer l read by a step whose rows route to k distinct
+ * experts there (the dense matrices and vectors once, k experts). */
+double nc_layer_bytes(const struct fw_model_cfg *c, uint32_t l, double k)
+{
+	uint32_t H = c->hidden;
+	double sum;
+
+	if (c->layer_attn[l]) {
+		uint32_t q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
+		sum = krnl_matrix_bytes(c->dt_attn, 2ull * q + 2ull * kv, H) +
+		      krnl_matrix_bytes(c->dt_attn, H, q) + 2.0 * krnl_vec_bytes(c->head_dim);
+	} else {
+		uint32_t ch = 2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
+		uint32_t vw = c->lin_nv * c->lin_dv;
+		sum = krnl_matrix_bytes(c->dt_attn, (uint64_t)ch + vw, H) +
+		      krnl_matrix_bytes(c->dt_attn, 2ull * c->lin_nv, H) +
+		      krnl_matrix_bytes(c->dt_attn, H, vw) +
+		      krnl_vec_bytes((uint64_t)ch * c->conv_k) +
+		      2.0 * krnl_vec_bytes(c->lin_nv) + krnl_vec_bytes(c->lin_dv);
+	}
+	sum += krnl_matrix_bytes(c->dt_router, c->n_experts, H);
+	sum += k * krnl_expert_bytes(c->dt_expert, H, c->moe_inter);
+	if (c->shared_inter)
+		sum += krnl_expert_bytes(c->dt_shared, H, c->shared_inter) + krnl_vec_bytes(H);
+	return sum + 2.0 * krnl_vec_bytes(H);				/* norms */
+}
+
 /* Weights read per token with k experts per layer and e embedding rows. */
-static double weights_with(const struct fw_model_cfg *c, double k, double e);
+static double weights_with(const struct fw_model_cfg *c, double k, double e)
+{
+	double sum = 0;
+
+	for (uint32_t l = 0; l < c->n_layers; l++)
+		sum += nc_layer_bytes(c, l, k);
+	return sum + e * krnl_matrix_bytes(c->dt_head, 1, c->hidden) + krnl_vec_bytes(c->hidden) +
+	       krnl_matrix_bytes(c->dt_head, c->vocab, c->hidden);
+}
 
 double nc_active_floor(const struct fw_model_cfg *c)
 {
@@ -420,35 +456,35 @@ double nc_weight_bytes(const struct fw_model_cfg *c)
 	return weights_with(c, c->n_experts, c->vocab);
 }
 
-static double weights_with(const struct fw_model_cfg *c, double k, double e)
+double nc_distinct_experts(const struct fw_model_cfg *c, double rows)
 {
-	double h = c->hidden, sum = 0;
-	uint32_t H = c->hidden;
+	double E = c->n_experts, miss = 1.0 - (double)c->top_k / E;
 
-	for (uint32_t l = 0; l < c->n_layers; l++) {
-		if (c->layer_attn[l]) {
-			uint32_t q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
-			sum += krnl_matrix_bytes(c->dt_attn, 2ull * q + 2ull * kv, H) +
-			       krnl_matrix_bytes(c->dt_attn, H, q) + 2.0 * krnl_vec_bytes(c->head_dim);
-		} else {
-			uint32_t ch = 2 * c->lin_nk * c->lin_dk + c->lin_nv * c->lin_dv;
-			uint32_t vw = c->lin_nv * c->lin_dv;
-			sum += krnl_matrix_bytes(c->dt_attn, (uint64_t)ch + vw, H) +
-			       krnl_matrix_bytes(c->dt_attn, 2ull * c->lin_nv, H) +
-			       krnl_matrix_bytes(c->dt_attn, H, vw) +
-			       krnl_vec_bytes((uint64_t)ch * c->conv_k) +
-			       2.0 * krnl_vec_bytes(c->lin_nv) + krnl_vec_bytes(c->lin_dv);
-		}
-		sum += krnl_matrix_bytes(c->dt_router, c->n_experts, H);
-		sum += k * krnl_expert_bytes(c->dt_expert, H, c->moe_inter);
-		if (c->shared_inter)
-			sum += krnl_expert_bytes(c->dt_shared, H, c->shared_inter) +
-			       krnl_vec_bytes(H);
-		sum += 2.0 * krnl_vec_bytes(H);					/* norms */
+	return E * (1.0 - pow(miss, rows));
+}
+
+double nc_step_floor(const struct fw_model_cfg *c, uint32_t rows, uint32_t drafts)
+{
+	double r = (double)rows * (1 + drafts), sum = 0;
+	double k = nc_distinct_experts(c, r);
+
+	for (uint32_t l = 0; l < c->n_layers; l++)
+		sum += nc_layer_bytes(c, l, k);
+	sum += r * krnl_matrix_bytes(c->dt_head, 1, c->hidden) + krnl_vec_bytes(c->hidden) +
+	       krnl_matrix_bytes(c->dt_head, c->vocab, c->hidden);
+	if (drafts) {
+		/* the MTP head: its layer (gated attention), fc's two halves, three
+		 * norms, r embedding rows, and the lm_head once more */
+		struct fw_model_cfg m = *c;
+
+		m.layer_attn[c->n_layers] = 1;
+		sum += nc_layer_bytes(&m, c->n_layers, k) +
+		       2.0 * krnl_matrix_bytes(c->dt_attn, c->hidden, c->hidden) +
+		       3.0 * krnl_vec_bytes(c->hidden) +
+		       r * krnl_matrix_bytes(c->dt_head, 1, c->hidden) +
+		       krnl_matrix_bytes(c->dt_head, c->vocab, c->hidden);
 	}
-	(void)h;
-	return sum + e * krnl_matrix_bytes(c->dt_head, 1, H) + krnl_vec_bytes(H) +
-	       krnl_matrix_bytes(c->dt_head, c->vocab, H);
+	return sum;
 }
 
 double nc_state_floor(const struct fw_model_cfg *c, uint32_t pos)

@@ -48,6 +48,21 @@ double nc_active_floor(const struct fw_model_cfg *cfg);
  * embedding table). */
 double nc_weight_bytes(const struct fw_model_cfg *cfg);
 
+/* Weights of decoder layer l a step reads when its rows route to k distinct
+ * experts there. */
+double nc_layer_bytes(const struct fw_model_cfg *cfg, uint32_t l, double k);
+
+/* Expected distinct experts per layer for `rows` rows routed independently
+ * (top_k of n_experts each): E (1 - (1 - k/E)^rows).  Consecutive tokens of
+ * one sequence route alike more often than that, so it is an upper bound. */
+double nc_distinct_experts(const struct fw_model_cfg *cfg, double rows);
+
+/* Weight bytes of one decode step of `rows` sequences, each verifying
+ * `drafts` MTP drafts (0: plain decoding): the layers with the expected
+ * distinct experts of rows * (1 + drafts) rows, the lm_head, and with drafts
+ * the MTP head (its layer, fc, norms and the lm_head a second time). */
+double nc_step_floor(const struct fw_model_cfg *cfg, uint32_t rows, uint32_t drafts);
+
 /* Bytes of sequence state one decoded token at position pos must read at
  * least: each Gated DeltaNet layer's conv and delta-rule state, each attention
  * layer's keys and values of positions 0..pos (in dt_kv). */
