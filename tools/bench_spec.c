@@ -225,6 +225,20 @@ int main(int argc, char **argv)
 	printf("speed-up of mtp over plain, tokens/s: batch 1 %.3f, batch 8 %.3f (emulated card)\n",
 	       (t[0][1].tokens / t[0][1].secs) / (t[0][0].tokens / t[0][0].secs),
 	       (t[1][1].tokens / t[1][1].secs) / (t[1][0].tokens / t[1][0].secs));
+	{
+		/* the step model against the counters, batch 1: bytes of a step
+		 * that verifies a draft over a plain step */
+		struct fw_model_cfg c;
+		char err[256];
+
+		if (!nc_config_load(dir, &c, err, sizeof(err))) {
+			c.dt_attn = c.dt_expert = c.dt_shared = c.dt_head = c.dt_router = KRNL_FMT_BF16;
+			printf("step bytes, mtp over plain, batch 1: measured %.3f, modelled %.3f"
+			       " (weights only, experts routed independently)\n",
+			       (t[0][1].bytes / t[0][1].steps) / (t[0][0].bytes / t[0][0].steps),
+			       nc_step_floor(&c, 1, 1) / nc_step_floor(&c, 1, 0));
+		}
+	}
 	model_80b(big, a_ours);
 	for (uint32_t i = 0; i < np; i++)
 		free(p[i].ids);

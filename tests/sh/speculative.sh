@@ -42,6 +42,11 @@ for i in $(seq 0 $((n - 1))); do
 	read -r dr ac <"$tmp/acc$i"
 	check "sample $i: --stats counts drafts ($ac of $dr accepted)" [ "${dr:-0}" -gt "${ac:-0}" ]
 done
+long=$MODEL/reference/fortune-long.json
+lids=$(jq -r '.tokens[:.prompt_len] | join(",")' $long)
+lwant=$(jq -r '.tokens[.prompt_len:] | join(",")' $long)
+lgot=$($NC generate --model $MODEL --ids "$lids" --max-new 32 --speculative mtp 2>/dev/null)
+check "long prompt (700 + 32): generate --speculative mtp = reference" [ "$lgot" = "$lwant" ]
 acc=$(cat "$tmp"/acc* | awk '{a += $2} END {print a + 0}')
 check "drafts accepted over the samples ($acc)" [ "$acc" -gt 0 ]
 

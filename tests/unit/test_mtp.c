@@ -157,6 +157,23 @@ static void mtp_logits(void **state)
 		free(want);
 		free(t);
 	}
+	/* the long prompt: no reference logits, its acceptance only */
+	{
+		uint32_t T = 0, P = ref_len(&st, "prompt_len_long");
+		int32_t *t = ref_tokens(&st, "tokens_long", &T);
+		float *got = malloc((uint64_t)(T - 1) * V * sizeof(float));
+		double ra = train_accept("accept_long");
+		uint32_t ka;
+
+		assert_non_null(t);
+		score_mtp(e, t, T, got);
+		ka = accepted(got, t, T, P, V);
+		printf("# long prompt: %u rows; acceptance %u/%u (mtp-train.json %.4f)\n", T - 1, ka,
+		       T - P, ra);
+		assert_true(ra >= 0 && fabs((double)ka - ra * (T - P)) <= 1.0);
+		free(got);
+		free(t);
+	}
 	st_close(&st);
 	nc_engine_close(e);
 }
