@@ -267,6 +267,15 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 		printf("stats: speculative (MTP, 1 draft a step): %.0f drafts verified, %.0f accepted"
 		       " (acceptance %.1f%%), %.3f tokens per step\n", dr, ac,
 		       dr ? 100.0 * ac / dr : 0.0, steps ? t / steps : 0.0);
+		if (steps && t) {
+			/* what a step that verifies a draft must read (two rows'
+			 * experts, the head), per token emitted at this rate */
+			double sf = nc_step_floor(&e->cfg, 1, 1) * steps / t;
+
+			printf("stats: speculative step floor per token %.0f bytes (plain %.0f, ratio"
+			       " %.3f); measured/floor %.3f\n", sf, nc_step_floor(&e->cfg, 1, 0),
+			       nc_step_floor(&e->cfg, 1, 0) / sf, total / t / sf);
+		}
 	}
 	printf("stats: hbm bytes read per generated token %.0f (kernels), firmware control %.0f\n",
 	       total / t, tot_w / t);
