@@ -460,9 +460,9 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows, int *err)
 				n++;
 			}
 			if (decoding && k == 1 && n > 0 && rows[n - 1].seq == (int32_t)order[o] &&
-			    draft_ok(fw, s) && n < FW_MAX_ROWS &&
-			    page_for(fw, s, s->pos + 1, rows, n) == 0) {
-				/* verify the MTP head's draft in the same step */
+			    draft_ok(fw, s) && n < FW_MAX_ROWS && fw_pool_page(fw, s, s->pos + 1) == 0) {
+				/* verify the MTP head's draft in the same step (its page
+				 * may evict prefix snapshots, never preempt a sequence) */
 				rows[n++] = (struct fw_row){
 					.seq = (int32_t)order[o], .token = s->draft,
 					.pos = (int32_t)s->pos + 1, .dst = -1, .head = 1, .next = -1,

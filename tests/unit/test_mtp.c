@@ -184,9 +184,11 @@ struct req {
 	struct nc_sampling smp;
 };
 
+#define MAX_OUT 256
+
 struct out {
-	int32_t tok[64];
-	float lp[64];
+	int32_t tok[MAX_OUT];
+	float lp[MAX_OUT];
 	uint32_t n;
 };
 
@@ -198,7 +200,7 @@ static void run_batch(struct nc_engine *e, const struct req *q, uint32_t nq, str
 
 	assert_true(nq <= 8);
 	for (uint32_t i = 0; i < nq; i++) {
-		assert_true(q[i].max_new <= 64);
+		assert_true(q[i].max_new <= MAX_OUT);
 		o[i].n = 0;
 		assert_int_equal(nc_engine_submit_ex(e, q[i].ids, q[i].n, q[i].max_new, 0, &q[i].smp,
 						     NULL, 0, i, &slot[i], err, sizeof(err)), 0);
@@ -212,7 +214,7 @@ static void run_batch(struct nc_engine *e, const struct req *q, uint32_t nq, str
 		assert_true(r.tag < nq);
 		struct out *x = &o[r.tag];
 		if (r.token >= 0) {
-			assert_true(x->n < 64);
+			assert_true(x->n < MAX_OUT);
 			x->tok[x->n] = r.token;
 			x->lp[x->n++] = r.logprob;
 		}
@@ -333,6 +335,54 @@ static void spec_prefix_cache(void **state)
 	st_close(&st);
 }
 
+/* Three sequences of the long prompt decoding 200 tokens each (15 pages
+ * apiece) in a pool of 20 pages: the older preempt the younger, which replay
+ * later; drafts come and go across it all, and each sequence says what it
+ * says in a roomy pool without drafts. */
+static void spec_tight_pool(void **state)
+{
+	struct nc_engine_opts o = { .model_dir = MODEL, .card = "emu", .kv = NC_KV_F32,
+				    .ctx_limit = 1024, .prefix_every = NC_PREFIX_OFF };
+	struct st_set st = { 0 };
+	struct nc_sched_stats ps = { 0 };
+	struct nc_card_snap a, b;
+	struct nc_engine *e = NULL;
+	struct out plain[3], spec[3];
+	struct req q[3];
+	char err[512];
+	uint32_t T = 0;
+
+	(void)state;
+	assert_int_equal(st_open_file(&st, MTP_REF, err, sizeof(err)), 0);
+	int32_t *t = ref_tokens(&st, "tokens_long", &T);
+	uint32_t P = ref_len(&st, "prompt_len_long");
+	for (int i = 0; i < 3; i++)
+		q[i] = (struct req){ .ids = t, .n = P, .max_new = 200 };
+	if (nc_engine_open(&e, &o, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	run_batch(e, q, 3, plain);
+	nc_engine_close(e);
+
+	o.spec = 1;
+	o.kv_pages = 20;
+	if (nc_engine_open(&e, &o, err, sizeof(err)))
+		fail_msg("open: %s", err);
+	nc_engine_snapshot(e, &a);
+	run_batch(e, q, 3, spec);
+	nc_engine_snapshot(e, &b);
+	nc_engine_pool_stats(e, &ps);
+	printf("# tight pool of %u pages: %llu preempted, %llu positions replayed, %llu drafts,"
+	       " %llu accepted\n", ps.pages, (unsigned long long)ps.preempted,
+	       (unsigned long long)ps.replayed, (unsigned long long)(b.drafted - a.drafted),
+	       (unsigned long long)(b.accepted - a.accepted));
+	assert_true(ps.preempted >= 1 && b.accepted > a.accepted);
+	for (int i = 0; i < 3; i++)
+		same(&plain[i], &spec[i], "tight pool with drafts vs roomy pool without");
+	nc_engine_close(e);
+	free(t);
+	st_close(&st);
+}
+
 /* A checkpoint without mtp.* refuses, saying why. */
 static void no_head_refused(void **state)
 {
@@ -354,6 +404,7 @@ int main(void)
 		cmocka_unit_test(mtp_logits),
 		cmocka_unit_test(spec_equals_plain),
 		cmocka_unit_test(spec_prefix_cache),
+		cmocka_unit_test(spec_tight_pool),
 		cmocka_unit_test(no_head_refused),
 	};
 
