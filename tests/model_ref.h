@@ -46,6 +46,17 @@ static inline float *ref_f32(const struct st_set *st, const char *name, uint64_t
 	return v;
 }
 
+/* First index of the largest of v[0..n). */
+static inline uint32_t ref_argmax(const float *v, uint32_t n)
+{
+	uint32_t b = 0;
+
+	for (uint32_t i = 1; i < n; i++)
+		if (v[i] > v[b])
+			b = i;
+	return b;
+}
+
 static inline double rel_l2(const float *a, const float *b, uint64_t n)
 {
 	double num = 0, den = 0;

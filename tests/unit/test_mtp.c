@@ -58,16 +58,6 @@ static void score_mtp(struct nc_engine *e, const int32_t *ids, uint32_t n, float
 	assert_int_equal(got, n - 1);
 }
 
-static uint32_t argmax(const float *v, uint32_t n)
-{
-	uint32_t b = 0;
-
-	for (uint32_t i = 1; i < n; i++)
-		if (v[i] > v[b])
-			b = i;
-	return b;
-}
-
 /* Generated positions whose draft (the argmax of row p) is the token two on:
  * rows prompt - 2 .. T - 3 draft the generated tokens t[prompt .. T - 1]. */
 static uint32_t accepted(const float *lg, const int32_t *t, uint32_t T, uint32_t prompt,
@@ -76,7 +66,7 @@ static uint32_t accepted(const float *lg, const int32_t *t, uint32_t T, uint32_t
 	uint32_t k = 0;
 
 	for (uint32_t p = prompt - 2; p + 2 < T; p++)
-		k += argmax(lg + (uint64_t)p * V, V) == (uint32_t)t[p + 2];
+		k += ref_argmax(lg + (uint64_t)p * V, V) == (uint32_t)t[p + 2];
 	return k;
 }
 

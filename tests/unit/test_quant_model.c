@@ -41,16 +41,6 @@ static double nll_of(const float *lg, uint32_t V, int32_t next)
 	return -(lg[next] - mx - log(s));
 }
 
-static uint32_t argmax(const float *lg, uint32_t V)
-{
-	uint32_t b = 0;
-
-	for (uint32_t i = 1; i < V; i++)
-		if (lg[i] > lg[b])
-			b = i;
-	return b;
-}
-
 static void score_ref(struct nc_engine *e, const char *ref, const char *tn, const char *ln,
 		      struct acc *a)
 {
@@ -72,7 +62,7 @@ static void score_ref(struct nc_engine *e, const char *ref, const char *tn, cons
 			a->e2 += ((double)g[i] - w[i]) * ((double)g[i] - w[i]);
 			a->w2 += (double)w[i] * w[i];
 		}
-		a->top1 += argmax(g, V) == argmax(w, V);
+		a->top1 += ref_argmax(g, V) == ref_argmax(w, V);
 		a->pos++;
 		if (t + 1 < n) {
 			a->nll += nll_of(g, V, ids[t + 1]);
