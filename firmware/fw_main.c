@@ -543,7 +543,6 @@ int fw_service(struct fw *fw)
 	atomic_fetch_add_explicit(&ctrl->steps, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_rows, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&ctrl->step_ns_total, ns, memory_order_relaxed);
-	atomic_store_explicit(&ctrl->in_step, 0, memory_order_release);
 	rc = emit(fw, rows, n, n, pick, ns);
 	for (uint32_t r = 0; !rc && r < n; r++) {
 		struct fw_seq *s = &fw->seq[rows[r].seq];
@@ -552,6 +551,9 @@ int fw_service(struct fw *fw)
 			rc = fw_prefix_after(fw, s);
 	}
 	fw_pool_publish(fw);
+	/* the step ends with its results counted: a counter snapshot taken
+	 * between steps sees steps, tokens and drafts of the same steps */
+	atomic_store_explicit(&ctrl->in_step, 0, memory_order_release);
 	if (rc) {
 		fail(fw, rc, "token step");
 		return rc;
