@@ -23,6 +23,7 @@ static const struct {
 	{ "info", cmd_info, "layer map, parameter counts, HBM placement" },
 	{ "tokenize", cmd_tokenize, "stdin text -> token ids" },
 	{ "detokenize", cmd_detokenize, "--ids -> text" },
+	{ "render", cmd_render, "a chat request (stdin JSON) through the model's chat template" },
 	{ "synth", cmd_synth, "random-weight checkpoint for a config (benchmarks, planning)" },
 	{ "quantize", cmd_quantize, "pre-quantized checkpoint (int8/int4 card rows) of --model" },
 	{ "serve", serve, "the appliance: DPDK port, protocol v1 (docs/dataplane.md)" },

@@ -85,7 +85,10 @@ struct nc_tokenizer {
 	int ignore_merges;
 	int32_t eos, pad, bos;
 	char *chat_template;
+	char *special[4];	/* bos, eos, pad, unk token strings of tokenizer_config.json */
 };
+
+static const char *const special_keys[4] = { "bos_token", "eos_token", "pad_token", "unk_token" };
 
 /* ---- small helpers ---- */
 
@@ -870,6 +873,16 @@ static int load_config(struct nc_tokenizer *t, const char *path, char *err,
 	t->eos = config_token(t, cfg, "eos_token");
 	t->pad = config_token(t, cfg, "pad_token");
 	t->bos = config_token(t, cfg, "bos_token");
+	for (int k = 0; k < 4; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, special_keys[k]);
+
+		if (cJSON_IsObject(v))
+			v = cJSON_GetObjectItemCaseSensitive(v, "content");
+		if (cJSON_IsString(v) && !(t->special[k] = strdup(v->valuestring))) {
+			cJSON_Delete(cfg);
+			return -ENOMEM;
+		}
+	}
 	tpl = config_template(cfg);
 	if (tpl)
 		t->chat_template = strdup(tpl);
@@ -902,11 +915,30 @@ int nc_tok_load(struct nc_tokenizer **out, const char *model_dir, char *err,
 		return rc;
 	snprintf(path, sizeof(path), "%s/tokenizer_config.json", model_dir);
 	rc = load_config(*out, path, err, errlen);
+	/* newer checkpoints keep the template beside it, and it wins */
+	snprintf(path, sizeof(path), "%s/chat_template.jinja", model_dir);
+	txt = rc ? NULL : read_file(path, &len);
+	if (txt) {
+		if (memchr(txt, 0, len)) {
+			seterr(err, errlen, "%s: contains a NUL byte", path);
+			rc = -EINVAL;
+		}
+		free((*out)->chat_template);
+		(*out)->chat_template = txt;
+	}
 	if (rc) {
 		nc_tok_free(*out);
 		*out = NULL;
 	}
 	return rc;
+}
+
+const char *nc_tok_special(const struct nc_tokenizer *t, const char *key)
+{
+	for (int k = 0; k < 4; k++)
+		if (!strcmp(key, special_keys[k]))
+			return t->special[k];
+	return NULL;
 }
 
 void nc_tok_free(struct nc_tokenizer *t)
@@ -922,6 +954,8 @@ void nc_tok_free(struct nc_tokenizer *t)
 	free(t->mslots);
 	free(t->added);
 	free(t->chat_template);
+	for (int k = 0; k < 4; k++)
+		free(t->special[k]);
 	free(t);
 }
 

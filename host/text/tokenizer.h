@@ -69,8 +69,12 @@ int nc_tok_is_special(const struct nc_tokenizer *tok, int32_t id);
 int32_t nc_tok_eos_id(const struct nc_tokenizer *tok);
 int32_t nc_tok_pad_id(const struct nc_tokenizer *tok);
 int32_t nc_tok_bos_id(const struct nc_tokenizer *tok);
-/* chat_template from tokenizer_config.json, or NULL. */
+/* The chat template: chat_template.jinja beside the tokenizer, else
+ * tokenizer_config.json's chat_template; NULL when neither. */
 const char *nc_tok_chat_template(const struct nc_tokenizer *tok);
+/* tokenizer_config.json's "bos_token", "eos_token", "pad_token" or
+ * "unk_token" as a string (what templates see), or NULL. */
+const char *nc_tok_special(const struct nc_tokenizer *tok, const char *key);
 
 /* Streaming detokenizer: feed ids one by one; only complete UTF-8 comes out.
  * The concatenated output of push... flush equals nc_tok_decode of the same
