@@ -104,6 +104,7 @@ struct val;
 struct list {
 	struct val *v;
 	size_t n, cap;
+	int tuple;		/* printed (a, b) */
 };
 struct dict {
 	const char **k;
@@ -145,6 +146,7 @@ struct expr {
 	const char **kw;	/* keyword names (NULL: positional) */
 	size_t nargs;
 	int neg;		/* TEST: is not; IN: not in */
+	int tuple;		/* LIST: written (a, b) */
 };
 
 enum sk { S_TEXT, S_OUT, S_IF, S_FOR, S_SET, S_BREAK, S_CONTINUE };
@@ -631,10 +633,40 @@ static struct expr *parse_primary(struct parser *P)
 		return e;
 	}
 	if (is_op(P, "(")) {
+		struct expr *items[64];
+		size_t n = 0;
+
 		P->i++;
+		if (is_op(P, ")")) {	/* () */
+			P->i++;
+			e = node(P, E_LIST);
+			if (e)
+				e->tuple = 1;
+			return e;
+		}
 		e = parse_expr(P);
-		if (!e || expect_op(P, ")"))
+		if (!e)
 			return NULL;
+		if (!is_op(P, ","))
+			return expect_op(P, ")") ? NULL : e;
+		items[n++] = e;	/* a tuple */
+		while (is_op(P, ",")) {
+			P->i++;
+			if (is_op(P, ")"))
+				break;
+			if (n == 64)
+				return seterr(P->err, "line %d: tuple too long", cur(P)->line), NULL;
+			if (!(items[n++] = parse_expr(P)))
+				return NULL;
+		}
+		if (expect_op(P, ")") || !(e = node(P, E_LIST)))
+			return NULL;
+		e->tuple = 1;
+		e->args = arena_alloc(P->a, n * sizeof(*e->args));
+		if (!e->args)
+			return seterr(P->err, "out of memory"), NULL;
+		memcpy(e->args, items, n * sizeof(*items));
+		e->nargs = n;
 		return e;
 	}
 	if (is_op(P, "[") || is_op(P, "{")) {
@@ -1626,13 +1658,13 @@ static void py_str(struct rctx *R, struct sb *b, const struct val *v, int repr)
 			sb_put(R, b, v->str.s, v->str.n);
 		break;
 	case V_LIST:
-		sb_puts(R, b, "[");
+		sb_puts(R, b, v->l->tuple ? "(" : "[");
 		for (size_t i = 0; i < v->l->n; i++) {
 			if (i)
 				sb_puts(R, b, ", ");
 			py_str(R, b, &v->l->v[i], 1);
 		}
-		sb_puts(R, b, "]");
+		sb_puts(R, b, v->l->tuple ? (v->l->n == 1 ? ",)" : ")") : "]");
 		break;
 	case V_DICT: case V_NS:
 		sb_puts(R, b, v->t == V_NS ? "<Namespace {" : "{");
@@ -2628,6 +2660,8 @@ static int eval(struct rctx *R, const struct expr *e, struct val *out)
 					rc = dict_put(R, d, x.str.s, x.str.n, y);
 			}
 		}
+		if (l)
+			l->tuple = e->tuple;
 		*out = l ? (struct val){ .t = V_LIST, .l = l } : (struct val){ .t = V_DICT, .d = d };
 		break;
 	}
