@@ -1173,7 +1173,11 @@ static int parse_body(struct parser *P, const char *const *ends, struct stmt ***
 
 		if (t->t == TK_EOF) {
 			if (ends) {
-				seterr(P->err, "line %d: missing {%% %s %%}", t->line, ends[0]);
+				size_t k = 0;
+
+				while (ends[k + 1])
+					k++;
+				seterr(P->err, "line %d: missing {%% %s %%}", t->line, ends[k]);
 				goto fail;
 			}
 			break;
