@@ -25,7 +25,8 @@
 #include "api/metrics.h"
 #include "api/openai.h"
 #include "model/sched.h"
-#include "text/chat.h"
+#include "text/jinja.h"
+#include "text/render.h"
 #include "text/tokenizer.h"
 
 #define DEFAULT_BODY	(1u << 20)
@@ -43,7 +44,7 @@ struct nc_http {
 	size_t max_body;
 	uint32_t max_tokens;
 	int32_t eos, im_end;
-	char *default_system;	/* from an older Qwen chat template, or NULL */
+	struct nc_jinja *tmpl;	/* the chat template */
 	long long started;
 	uint16_t port;
 	atomic_int stopping;
@@ -52,7 +53,13 @@ struct nc_http {
 };
 
 enum route { RT_NONE, RT_COMPLETIONS, RT_CHAT, RT_MODELS, RT_MODEL, RT_HEALTH, RT_READY,
-	     RT_METRICS };
+	     RT_METRICS, RT_APPLY_TEMPLATE };
+
+/* For a model without a chat template: ChatML, as the Qwen family writes it. */
+static const char chatml[] =
+	"{% for message in messages %}{{ '<|im_start|>' + message.role + '\n' + message.content"
+	" + '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}"
+	"{{ '<|im_start|>assistant\n' }}{% endif %}";
 
 /* Per HTTP request, from the first header to the end of the upload. */
 struct conn {
@@ -633,7 +640,26 @@ static void sse_free(void *cls)
 
 /* ---- completions ------------------------------------------------------ */
 
-static int build_prompt(struct nc_http *h, struct job *j, struct oai_error *e)
+/* The prompt text of a chat request body through the chat template. */
+static char *render_body(struct nc_http *h, const char *body, size_t len, struct oai_error *e)
+{
+	cJSON *req = cJSON_ParseWithLength(body, len);
+	char msg[240], *text = NULL;
+	size_t n;
+
+	if (!cJSON_IsObject(req)) {
+		oai_set_error(e, 400, "invalid_request_error", NULL, "invalid_json",
+			      "the body is not a JSON object");
+	} else if (!(text = nc_render_chat(h->tmpl, h->tok, req, 1, &n, msg, sizeof(msg)))) {
+		oai_set_error(e, 400, "invalid_request_error", "messages", "chat_template",
+			      "the chat template cannot render this request: %s", msg);
+	}
+	cJSON_Delete(req);
+	return text;
+}
+
+static int build_prompt(struct nc_http *h, struct job *j, const struct conn *cs,
+			struct oai_error *e)
 {
 	struct oai_req *r = &j->req;
 	char *text = r->prompt, *chat = NULL;
@@ -646,19 +672,9 @@ static int build_prompt(struct nc_http *h, struct job *j, struct oai_error *e)
 		return 0;
 	}
 	if (r->kind == OAI_CHAT) {
-		struct nc_chat_msg *m = calloc(r->n_msgs, sizeof(*m));
-
-		if (!m)
-			goto nomem;
-		for (uint32_t i = 0; i < r->n_msgs; i++)
-			m[i] = (struct nc_chat_msg){ r->msgs[i].role, r->msgs[i].content };
-		n = nc_chat_format_ex(m, r->n_msgs, 1, h->default_system, NULL, 0);
-		chat = n >= 0 ? malloc((size_t)n + 1) : NULL;
-		if (chat)
-			nc_chat_format_ex(m, r->n_msgs, 1, h->default_system, chat, (size_t)n + 1);
-		free(m);
+		chat = render_body(h, cs->body.p, cs->body.len, e);
 		if (!chat)
-			goto nomem;
+			return -1;
 		text = chat;
 	}
 	n = nc_tok_encode(h->tok, text, strlen(text), NULL, 0);
@@ -836,7 +852,7 @@ static enum MHD_Result do_completion(struct nc_http *h, struct MHD_Connection *c
 	snprintf(j->id, sizeof(j->id), "%s-%016llx", kind == OAI_CHAT ? "chatcmpl" : "cmpl",
 		 (unsigned long long)mix64(now_ns() + atomic_fetch_add(&h->seq, 1)));
 	if (oai_parse(kind, cs->body.p, cs->body.len, &lim, &j->req, &e) ||
-	    build_prompt(h, j, &e) || check_lengths(h, j, &e) || submit(h, j, &e)) {
+	    build_prompt(h, j, cs, &e) || check_lengths(h, j, &e) || submit(h, j, &e)) {
 		if (e.status != 429)
 			ADD(h->m->requests_error, 1);
 		job_put(j);
@@ -978,6 +994,7 @@ static enum route route_of(const char *url, const char **method_want)
 		{ "/health", "GET", RT_HEALTH },
 		{ "/ready", "GET", RT_READY },
 		{ "/metrics", "GET", RT_METRICS },
+		{ "/apply-template", "POST", RT_APPLY_TEMPLATE },
 	};
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
@@ -1023,6 +1040,29 @@ static enum MHD_Result dispatch(struct nc_http *h, struct MHD_Connection *c, str
 		return do_ready(h, c);
 	case RT_METRICS:
 		return do_metrics(h, c);
+	case RT_APPLY_TEMPLATE: {
+		/* llama.cpp server's convention: the rendered prompt, nothing run */
+		struct oai_error e;
+		char *text;
+		cJSON *o;
+
+		if (cs->too_big)
+			return send_err(c, 413, "invalid_request_error", "request_too_large",
+					"the request body is too large");
+		text = render_body(h, cs->body.p, cs->body.len, &e);
+		if (!text)
+			return send_error(c, &e);
+		o = cJSON_CreateObject();
+		if (!o || !cJSON_AddStringToObject(o, "prompt", text)) {
+			cJSON_Delete(o);
+			free(text);
+			return send_body(c, 500, NULL, NULL);
+		}
+		free(text);
+		char *json = cJSON_PrintUnformatted(o);
+		cJSON_Delete(o);
+		return send_json(c, MHD_HTTP_OK, json);
+	}
 	default:
 		return send_err(c, 404, "invalid_request_error", "not_found", "no such endpoint");
 	}
@@ -1126,17 +1166,6 @@ static int parse_bind(const char *bind, uint16_t port, struct sockaddr_storage *
 	return -1;
 }
 
-static void load_default_system(struct nc_http *h)
-{
-	const char *tmpl = nc_tok_chat_template(h->tok);
-	long n = tmpl ? nc_chat_default_system(tmpl, NULL, 0) : 0;
-
-	if (n <= 0)
-		return;
-	h->default_system = malloc((size_t)n + 1);
-	if (h->default_system)
-		nc_chat_default_system(tmpl, h->default_system, (size_t)n + 1);
-}
 
 int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_sched *s,
 		  struct nc_engine *e, const struct nc_tokenizer *tok, struct nc_metrics *m,
@@ -1172,7 +1201,23 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 	h->eos = nc_tok_eos_id(tok);
 	h->im_end = nc_tok_id(tok, "<|im_end|>");
 	h->started = (long long)time(NULL);
-	load_default_system(h);
+	if (o->chat_template || nc_tok_chat_template(tok)) {
+		char e2[300];
+
+		h->tmpl = nc_render_compile(tok, o->chat_template, e2, sizeof(e2));
+		if (!h->tmpl) {
+			snprintf(err, errlen, "http: %s", e2);
+			free(h);
+			return -1;
+		}
+	} else {
+		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
+		if (!h->tmpl) {
+			snprintf(err, errlen, "http: out of memory");
+			free(h);
+			return -1;
+		}
+	}
 	h->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
 				MHD_USE_POLL | (v6 ? MHD_USE_IPv6 : 0),
 				o->port, NULL, NULL, on_request, h,
@@ -1189,7 +1234,7 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 	if (!h->d) {
 		snprintf(err, errlen, "http: cannot listen on %s port %u: %s", bind, o->port,
 			 errno ? strerror(errno) : "libmicrohttpd refused");
-		free(h->default_system);
+		nc_jinja_free(h->tmpl);
 		free(h);
 		return -1;
 	}
@@ -1218,6 +1263,6 @@ void nc_http_stop(struct nc_http *h)
 			atomic_load(&h->live));
 		return;
 	}
-	free(h->default_system);
+	nc_jinja_free(h->tmpl);
 	free(h);
 }

@@ -34,6 +34,8 @@ struct nc_http_opts {
 	 * closed.  0: 256, no per-address limit (behind a load balancer every
 	 * client has its address), 60 s. */
 	uint32_t max_conns, max_conns_per_ip, idle_timeout_s;
+	const char *chat_template;	/* a template file instead of the model's; NULL: the
+					   model's (a built-in ChatML one when it has none) */
 };
 
 /* Start listening.  0, or -1 with a one-line reason in err.  s, e, tok and m

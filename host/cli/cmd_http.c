@@ -44,7 +44,8 @@ static int usage(const char *why)
 	fprintf(stderr, "nextcard http: %s (usage: nextcard http --model DIR [--port 8080] "
 		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
 		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N] "
-		"[--max-conns N] [--max-conns-per-ip N] [--idle-timeout S] " NC_POOL_USAGE ")\n",
+		"[--max-conns N] [--max-conns-per-ip N] [--idle-timeout S] [--chat-template FILE] "
+		NC_POOL_USAGE ")\n",
 		why);
 	return 2;
 }
@@ -81,6 +82,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "max-conns", required_argument, 0, 'C' },
 		{ "max-conns-per-ip", required_argument, 0, 'I' },
 		{ "idle-timeout", required_argument, 0, 'T' },
+		{ "chat-template", required_argument, 0, 'J' },
 		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
@@ -104,6 +106,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		switch (o) {
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'B': a->ho.bind = optarg; break;
+		case 'J': a->ho.chat_template = optarg; break;
 		case 'c': a->eo.card = optarg; break;
 		case 'j':
 			if (nc_parse_u32(optarg, 1, 16, &a->eo.threads))

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/../.."
 NC=${NC:-build/nextcard}
 D=tests/data/template
 tmp=$(mktemp -d /tmp/nextcard-tmpl.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 fails=0
 check() { # name, command...
 	local name=$1; shift
@@ -64,6 +65,44 @@ done
 $NC render --model "$tmp/qwen3" <$D/requests/07-thinking-off.json >"$tmp/off"
 check "enable_thinking false: an empty think block follows the generation prompt" \
 	grep -qz $'<|im_start|>assistant\n<think>\n\n</think>\n\n$' "$tmp/off"
+
+# the HTTP port: POST /apply-template is `nextcard render`; chat completions
+# go through the same template (fortune-13m with the Qwen3 template as
+# --chat-template: its tokenizer has the ChatML tokens)
+jq -r .chat_template "$tmp/qwen3/tokenizer_config.json" >"$tmp/qwen3.jinja"
+mkdir -p "$tmp/f13q3"
+cp assets/fortune-13m/tokenizer.json "$tmp/f13q3/"
+jq --rawfile t "$tmp/qwen3.jinja" '.chat_template = $t' assets/fortune-13m/tokenizer_config.json \
+	>"$tmp/f13q3/tokenizer_config.json"
+. tests/data/http/server.sh
+pid=
+if http_start "$tmp" --model assets/fortune-13m --chat-template "$tmp/qwen3.jinja" --max-tokens 8; then
+	B=http://127.0.0.1:$port
+	for r in $D/requests/03-tools.json $D/requests/04-tool-roundtrip.json $D/requests/07-thinking-off.json; do
+		curl -s -m 60 -H 'Content-Type: application/json' --data-binary @"$r" \
+			"$B/apply-template" | jq -j .prompt >"$tmp/http.txt"
+		$NC render --model "$tmp/f13q3" <"$r" >"$tmp/cli.txt"
+		check "POST /apply-template $(basename "$r" .json) = nextcard render" \
+			cmp -s "$tmp/http.txt" "$tmp/cli.txt"
+	done
+	code=$(curl -s -m 120 -o "$tmp/c.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary "$(jq -c '. + {model: "fortune-13m", max_tokens: 4, temperature: 0}' \
+				 $D/requests/04-tool-roundtrip.json)" "$B/v1/chat/completions")
+	check "chat completion with tools through the template: 200, $(jq .usage.prompt_tokens "$tmp/c.json") prompt tokens" \
+		[ "$code" = 200 ]
+	code=$(curl -s -m 10 -o "$tmp/e.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+		--data-binary '{"messages": [{"role": "user", "content": 5}]}' "$B/apply-template")
+	check "POST /apply-template with a bad request: 400 ($(jq -r .error.message "$tmp/e.json" | head -c 80))" \
+		[ "$code" = 400 ]
+	kill "$pid"; wait "$pid" 2>/dev/null; pid=
+else
+	fails=$((fails + 1))
+fi
+printf '{%% macro m() %%}{%% endmacro %%}' >"$tmp/bad.jinja"
+timeout 60 $NC http --model assets/fortune-13m --chat-template "$tmp/bad.jinja" --port 0 \
+	>/dev/null 2>"$tmp/bad.err"
+check "http refuses a template it cannot render: $(head -c 120 "$tmp/bad.err")" \
+	grep -q "chat template .* not supported: line 1: statement 'macro' is not supported" "$tmp/bad.err"
 
 # hostile templates: one line on stderr, exit 1, no crash (ASan build too)
 echo '{}' >"$tmp/empty.json"
