@@ -26,6 +26,7 @@
 #include "api/openai.h"
 #include "model/sched.h"
 #include "text/jinja.h"
+#include "text/outparse.h"
 #include "text/render.h"
 #include "text/tokenizer.h"
 
@@ -45,6 +46,7 @@ struct nc_http {
 	uint32_t max_tokens;
 	int32_t eos, im_end;
 	struct nc_jinja *tmpl;	/* the chat template */
+	int think;		/* it writes <think> blocks: read reasoning out of the output */
 	long long started;
 	uint16_t port;
 	atomic_int stopping;
@@ -117,6 +119,13 @@ struct job {
 	struct oai_buf out;
 	size_t out_off;
 	int sse_done;
+	/* chat output split into content, reasoning and tool calls */
+	int parse;
+	struct nc_outparse op;
+	struct nc_outsink os;
+	struct oai_buf reason;	/* reasoning, whole or the delta not yet streamed */
+	struct oai_call *calls;	/* os.calls with ids, for the response */
+	uint32_t calls_sent;	/* streamed so far */
 };
 
 static uint64_t now_ns(void)
@@ -200,6 +209,12 @@ static void job_free(struct job *j)
 	oai_stop_free(&j->stop);
 	oai_buf_free(&j->text);
 	oai_buf_free(&j->out);
+	oai_buf_free(&j->reason);
+	nc_outparse_free(&j->op);
+	for (uint32_t i = 0; j->calls && i < j->os.n; i++)
+		free((char *)j->calls[i].id);
+	free(j->calls);
+	nc_outsink_free(&j->os);
 	pthread_cond_destroy(&j->cv);
 	pthread_mutex_destroy(&j->mu);
 	free(j);
@@ -482,6 +497,49 @@ static int take(struct job *j, const struct ev *ev)
 	return 1;
 }
 
+/* The text the stop strings let through, split into content (back into
+ * j->text), reasoning (j->reason) and tool calls (j->os), as it streams; at
+ * the end (the request finished) whatever the parser held. */
+static int route(struct job *j, int rc)
+{
+	if (!j->parse || rc < 0)
+		return rc;
+	if (nc_outparse_feed(&j->op, j->text.p ? j->text.p : "", j->text.len, &j->os) ||
+	    (rc == 1 && j->finish && nc_outparse_finish(&j->op, &j->os)))
+		return -1;
+	oai_buf_clear(&j->text);
+	if (oai_buf_put(&j->text, j->os.content.p ? j->os.content.p : "", j->os.content.len) ||
+	    oai_buf_put(&j->reason, j->os.reasoning.p ? j->os.reasoning.p : "",
+			j->os.reasoning.len))
+		return -1;
+	j->os.content.len = j->os.reasoning.len = 0;
+	if (j->os.n) {
+		struct oai_call *c = realloc(j->calls, j->os.cap * sizeof(*c));
+
+		if (!c)
+			return -1;
+		for (uint32_t i = j->calls ? j->calls_sent : 0; i < j->os.n; i++)
+			c[i].id = NULL;
+		j->calls = c;
+		for (uint32_t i = 0; i < j->os.n; i++) {
+			if (!c[i].id) {
+				char id[64];
+
+				snprintf(id, sizeof(id), "call_%.16s%u", j->id + strlen(j->id) - 16, i);
+				if (!(c[i].id = strdup(id)))
+					return -1;
+			}
+			c[i].name = j->os.calls[i].name;
+			c[i].arguments = j->os.calls[i].arguments;
+		}
+	}
+	if (rc == 1 && j->finish && j->os.n && !strcmp(j->finish, "stop"))
+		j->finish = "tool_calls";
+	if (rc == 1 && j->op.malformed)
+		ADD(j->h->m->tool_calls_malformed, j->op.malformed);
+	return rc;
+}
+
 static void count_outcome(struct job *j)
 {
 	struct nc_metrics *m = j->h->m;
@@ -511,6 +569,12 @@ static void fill_result(const struct job *j, struct oai_result *r)
 	r->prompt_tokens = j->n_ids;
 	r->completion_tokens = j->completion;
 	r->cached_tokens = j->cached;
+	if (j->parse) {
+		r->reasoning = j->reason.p ? j->reason.p : "";
+		r->calls = j->calls + j->calls_sent;
+		r->n_calls = j->os.n - j->calls_sent;
+		r->call_base = j->calls_sent;
+	}
 }
 
 /* ---- streaming -------------------------------------------------------- */
@@ -530,12 +594,14 @@ static int stream_delta(struct job *j, const char *finish)
 	struct oai_result r;
 	uint64_t t, lat;
 
-	if (!j->text.len && !j->n_lp && !finish)
+	if (!j->text.len && !j->n_lp && !finish && !j->reason.len && j->calls_sent == j->os.n)
 		return 0;
 	fill_result(j, &r);
 	r.finish = finish;
 	if (out_put(j, oai_chunk_sse(&r)))
 		return -1;
+	j->calls_sent = j->os.n;
+	oai_buf_clear(&j->reason);
 	if (j->text.len || j->n_lp) {
 		t = now_ns();
 		lat = t - (j->sent_first ? j->t_last : j->t_rx);
@@ -592,7 +658,7 @@ static int stream_fill(struct job *j)
 				return stream_end(j);
 			return -1;
 		}
-		rc = take(j, &ev);
+		rc = route(j, take(j, &ev));
 		if (rc < 0)
 			return -1;
 		if (rc)
@@ -672,10 +738,18 @@ static int build_prompt(struct nc_http *h, struct job *j, const struct conn *cs,
 		return 0;
 	}
 	if (r->kind == OAI_CHAT) {
+		size_t k;
+
 		chat = render_body(h, cs->body.p, cs->body.len, e);
 		if (!chat)
 			return -1;
 		text = chat;
+		/* the prompt may leave the model inside a <think> block */
+		for (k = strlen(chat); k && (chat[k - 1] == '\n' || chat[k - 1] == ' '); k--)
+			;
+		j->parse = h->think || r->tools;
+		nc_outparse_init(&j->op, h->think, h->think && k >= 7 &&
+				 !memcmp(chat + k - 7, "<think>", 7), r->tools);
 	}
 	n = nc_tok_encode(h->tok, text, strlen(text), NULL, 0);
 	if (n >= 0) {
@@ -785,7 +859,7 @@ static enum MHD_Result reply_whole(struct MHD_Connection *c, struct job *j)
 	while (rc == 0) {
 		if (!job_next(j, &ev))
 			break;
-		rc = take(j, &ev);
+		rc = route(j, take(j, &ev));
 	}
 	count_outcome(j);
 	if (rc < 0 || !j->finish) {
@@ -1210,6 +1284,7 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 			free(h);
 			return -1;
 		}
+		h->think = strstr(nc_jinja_source(h->tmpl), "</think>") != NULL;
 	} else {
 		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
 		if (!h->tmpl) {

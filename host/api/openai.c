@@ -370,9 +370,31 @@ static int parse_neutral(const cJSON *root, struct oai_req *r, struct oai_error 
 		if (j && j->valuestring[0])
 			return unsupported(e, "suffix", "suffix is not supported");
 	} else {
+		const cJSON *it, *tc = field(root, "tool_choice");
+
 		j = field(root, "tools");
-		if (j && (!cJSON_IsArray(j) || cJSON_GetArraySize(j)))
-			return unsupported(e, "tools", "tools are not supported");
+		if (j && !cJSON_IsArray(j) && !cJSON_IsNull(j))
+			return bad_type(e, "tools", "an array of tools");
+		const cJSON *arr = cJSON_IsArray(j) ? j : NULL;
+
+		cJSON_ArrayForEach(it, arr) {
+			const cJSON *ty = cJSON_GetObjectItemCaseSensitive(it, "type");
+			const cJSON *fn = cJSON_GetObjectItemCaseSensitive(it, "function");
+			const cJSON *nm = cJSON_GetObjectItemCaseSensitive(fn, "name");
+
+			if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "function") ||
+			    !cJSON_IsString(nm) || !nm->valuestring[0])
+				return bad_type(e, "tools", "tools of type 'function' with a function name");
+		}
+		if (tc && !cJSON_IsNull(tc) && !(cJSON_IsString(tc) &&
+		    (!strcmp(tc->valuestring, "auto") || !strcmp(tc->valuestring, "none"))))
+			return unsupported(e, "tool_choice", "only 'auto' and 'none' are supported (the"
+					   " model decides whether to call a tool)");
+		r->tools = cJSON_IsArray(j) && cJSON_GetArraySize(j) > 0 &&
+			   !(cJSON_IsString(tc) && !strcmp(tc->valuestring, "none"));
+		j = field(root, "chat_template_kwargs");
+		if (j && !cJSON_IsObject(j) && !cJSON_IsNull(j))
+			return bad_type(e, "chat_template_kwargs", "an object");
 		j = field(root, "response_format");
 		if (j) {
 			const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "type");
@@ -633,8 +655,32 @@ static cJSON *build(const struct oai_result *r, int chunk)
 				goto fail;
 			if (!chunk || r->role)
 				cJSON_AddStringToObject(msg, "role", "assistant");
-			if (!chunk || (r->text && r->text[0]) || r->role)
+			if (!chunk && r->n_calls && !(r->text && r->text[strspn(r->text, " \n\t")]))
+				cJSON_AddNullToObject(msg, "content");	/* only calls */
+			else if (!chunk || (r->text && r->text[0]) || r->role)
 				cJSON_AddStringToObject(msg, "content", r->text ? r->text : "");
+			if (r->reasoning && (r->reasoning[0] || !chunk))
+				cJSON_AddStringToObject(msg, "reasoning_content", r->reasoning);
+			if (r->n_calls) {
+				cJSON *arr = cJSON_AddArrayToObject(msg, "tool_calls");
+
+				for (uint32_t i = 0; arr && i < r->n_calls; i++) {
+					cJSON *tc = cJSON_CreateObject(), *fn;
+
+					if (!tc)
+						goto fail;
+					cJSON_AddItemToArray(arr, tc);
+					if (chunk)
+						cJSON_AddNumberToObject(tc, "index", r->call_base + i);
+					cJSON_AddStringToObject(tc, "id", r->calls[i].id);
+					cJSON_AddStringToObject(tc, "type", "function");
+					fn = cJSON_AddObjectToObject(tc, "function");
+					if (!fn)
+						goto fail;
+					cJSON_AddStringToObject(fn, "name", r->calls[i].name);
+					cJSON_AddStringToObject(fn, "arguments", r->calls[i].arguments);
+				}
+			}
 		} else {
 			cJSON_AddStringToObject(c, "text", r->text ? r->text : "");
 		}

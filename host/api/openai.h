@@ -54,6 +54,8 @@ struct oai_req {
 	int stream;
 	int include_usage;	/* stream_options.include_usage */
 	int logprobs;		/* per-token logprobs of the chosen tokens wanted */
+	int tools;		/* chat: tools given and tool_choice not "none": read
+				   <tool_call> blocks in the output */
 };
 
 struct oai_error {
@@ -101,6 +103,14 @@ struct oai_result {
 	int usage_only;		/* chunk: "choices":[] with usage (include_usage) */
 	uint32_t prompt_tokens, completion_tokens;
 	uint32_t cached_tokens;		/* of prompt_tokens, restored from the prefix cache */
+	const char *reasoning;	/* chat: reasoning_content (whole, or this chunk's delta) */
+	const struct oai_call *calls;	/* chat: tool calls (all, or this chunk's new ones) */
+	uint32_t n_calls, call_base;	/* call_base: index of calls[0] among the response's */
+};
+
+/* A tool call of the response. */
+struct oai_call {
+	const char *id, *name, *arguments;
 };
 
 /* Non-streamed response JSON, malloc'd. */

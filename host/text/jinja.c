@@ -173,6 +173,7 @@ struct stmt {
 };
 
 struct nc_jinja {
+	const char *src;
 	struct arena a;
 	struct stmt **body;
 	size_t n;
@@ -1295,8 +1296,10 @@ struct nc_jinja *nc_jinja_compile(const char *src, size_t len, char *err, size_t
 	}
 	if (nn && norm[nn - 1] == '\n')
 		nn--;
+	norm[nn] = 0;
 	L.src = norm;
 	L.len = nn;
+	t->src = norm;
 	if (lex(&L))
 		goto fail;
 	struct parser P = { .t = L.t, .n = L.n, .a = &t->a, .err = &pe };
@@ -1308,6 +1311,11 @@ fail:
 	free(L.t);
 	nc_jinja_free(t);
 	return NULL;
+}
+
+const char *nc_jinja_source(const struct nc_jinja *t)
+{
+	return t && t->src ? t->src : "";
 }
 
 void nc_jinja_free(struct nc_jinja *t)

@@ -25,6 +25,8 @@ struct nc_jinja;
 /* Compile a template: NULL with a one-line reason in err on failure. */
 struct nc_jinja *nc_jinja_compile(const char *src, size_t len, char *err, size_t errlen);
 void nc_jinja_free(struct nc_jinja *t);
+/* The source as compiled (newlines normalised). */
+const char *nc_jinja_source(const struct nc_jinja *t);
 
 /* Render with the members of vars (a JSON object) as the template's
  * variables; JSON null is None, absent names are undefined.  Returns the
