@@ -5,7 +5,7 @@ set -euo pipefail
 
 core=(build-essential pkg-config clang libclang-rt-14-dev device-tree-compiler
       libfdt-dev libcjson-dev libcmocka-dev libpcre2-dev libutf8proc-dev
-      libmicrohttpd-dev curl jq)
+      libmicrohttpd-dev curl jq python3-jinja2)
 dpdk=(dpdk dpdk-dev libdpdk-dev libpcap-dev iproute2)
 xrt=(libxrt-dev libxrt1 uuid-dev)
 

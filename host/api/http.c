@@ -47,6 +47,8 @@ struct nc_http {
 	int32_t eos, im_end;
 	struct nc_jinja *tmpl;	/* the chat template */
 	int think;		/* it writes <think> blocks: read reasoning out of the output */
+	cJSON *script;		/* tests: scripted outputs, taken in turn by chat requests */
+	_Atomic uint32_t script_next;
 	long long started;
 	uint16_t port;
 	atomic_int stopping;
@@ -126,6 +128,9 @@ struct job {
 	struct oai_buf reason;	/* reasoning, whole or the delta not yet streamed */
 	struct oai_call *calls;	/* os.calls with ids, for the response */
 	uint32_t calls_sent;	/* streamed so far */
+	/* tests (--script-output): the text this request says instead */
+	const char *script;
+	size_t script_len, script_off;
 };
 
 static uint64_t now_ns(void)
@@ -464,7 +469,24 @@ static int take(struct job *j, const struct ev *ev)
 		j->step_ns = ev->step_ns;
 		ADD(h->m->completion_tokens, 1);
 		nc_hist_add(&h->m->card_step, ev->step_ns);
-		if (!(ev->last && ev->finish == FW_FIN_STOP && is_stop_id(j, ev->token))) {
+		if (j->script) {
+			/* tests: a few characters of the script per token */
+			size_t a = j->script_off, b = a + 3 < j->script_len ? a + 3 : j->script_len;
+
+			while (b < j->script_len && ((unsigned char)j->script[b] & 0xc0) == 0x80)
+				b++;
+			if (ev->last)	/* the card stopped first: the rest at once */
+				b = j->script_len;
+			j->script_off = b;
+			hit = oai_stop_feed(&j->stop, j->script + a, b - a, &j->text);
+			if (hit < 0)
+				return -1;
+			if (!hit && b == j->script_len) {
+				if (oai_stop_finish(&j->stop, &j->text))
+					return -1;
+				hit = 1;
+			}
+		} else if (!(ev->last && ev->finish == FW_FIN_STOP && is_stop_id(j, ev->token))) {
 			if (j->req.logprobs && add_lp(j, ev->token, ev->logprob))
 				return -1;
 			hit = push_token(j, ev->token);
@@ -748,6 +770,14 @@ static int build_prompt(struct nc_http *h, struct job *j, const struct conn *cs,
 		for (k = strlen(chat); k && (chat[k - 1] == '\n' || chat[k - 1] == ' '); k--)
 			;
 		j->parse = h->think || r->tools;
+		if (h->script && cJSON_GetArraySize(h->script) > 0) {
+			uint32_t at = atomic_fetch_add(&h->script_next, 1) %
+				      (uint32_t)cJSON_GetArraySize(h->script);
+			const cJSON *s = cJSON_GetArrayItem(h->script, (int)at);
+
+			j->script = cJSON_IsString(s) ? s->valuestring : "";
+			j->script_len = strlen(j->script);
+		}
 		nc_outparse_init(&j->op, h->think, h->think && k >= 7 &&
 				 !memcmp(chat + k - 7, "<think>", 7), r->tools);
 	}
@@ -1285,6 +1315,24 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 			return -1;
 		}
 		h->think = strstr(nc_jinja_source(h->tmpl), "</think>") != NULL;
+	}
+	if (o->script_output) {
+		FILE *f = fopen(o->script_output, "rb");
+		char buf[1 << 16];
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		buf[n] = 0;
+		h->script = cJSON_Parse(buf);
+		if (!cJSON_IsArray(h->script)) {
+			snprintf(err, errlen, "http: --script-output %s: not a JSON list of strings",
+				 o->script_output);
+			cJSON_Delete(h->script);
+			nc_jinja_free(h->tmpl);
+			free(h);
+			return -1;
+		}
 	} else {
 		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
 		if (!h->tmpl) {
@@ -1310,6 +1358,7 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 		snprintf(err, errlen, "http: cannot listen on %s port %u: %s", bind, o->port,
 			 errno ? strerror(errno) : "libmicrohttpd refused");
 		nc_jinja_free(h->tmpl);
+		cJSON_Delete(h->script);
 		free(h);
 		return -1;
 	}
@@ -1339,5 +1388,6 @@ void nc_http_stop(struct nc_http *h)
 		return;
 	}
 	nc_jinja_free(h->tmpl);
+	cJSON_Delete(h->script);
 	free(h);
 }

@@ -36,6 +36,8 @@ struct nc_http_opts {
 	uint32_t max_conns, max_conns_per_ip, idle_timeout_s;
 	const char *chat_template;	/* a template file instead of the model's; NULL: the
 					   model's (a built-in ChatML one when it has none) */
+	const char *script_output;	/* tests: a JSON list of texts that chat requests say in
+					   turn instead of the model's (the card still runs) */
 };
 
 /* Start listening.  0, or -1 with a one-line reason in err.  s, e, tok and m

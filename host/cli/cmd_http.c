@@ -83,6 +83,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "max-conns-per-ip", required_argument, 0, 'I' },
 		{ "idle-timeout", required_argument, 0, 'T' },
 		{ "chat-template", required_argument, 0, 'J' },
+		{ "script-output", required_argument, 0, 'W' },
 		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
@@ -107,6 +108,7 @@ static int parse(int argc, char **argv, struct http_args *a)
 		case 'm': a->eo.model_dir = optarg; break;
 		case 'B': a->ho.bind = optarg; break;
 		case 'J': a->ho.chat_template = optarg; break;
+		case 'W': a->ho.script_output = optarg; break;
 		case 'c': a->eo.card = optarg; break;
 		case 'j':
 			if (nc_parse_u32(optarg, 1, 16, &a->eo.threads))
