@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "api/http.h"
+#include "api/keys.h"
 #include "api/metrics.h"
 #include "api/openai.h"
 #include "model/sched.h"
@@ -48,6 +49,8 @@ struct nc_http {
 	struct nc_jinja *tmpl;	/* the chat template */
 	int think;		/* it writes <think> blocks: read reasoning out of the output */
 	cJSON *script;		/* tests: scripted outputs, taken in turn by chat requests */
+	struct nc_keys *keys;	/* NULL: no keys asked for */
+	const char *keys_path;
 	_Atomic uint32_t script_next;
 	long long started;
 	uint16_t port;
@@ -71,6 +74,8 @@ struct conn {
 	struct oai_buf body;
 	int too_big;
 	uint64_t t_rx;
+	int key;		/* the caller's key slot, -1 */
+	uint32_t retry_after;	/* seconds, with a 429 over quota */
 };
 
 struct ev {
@@ -128,6 +133,8 @@ struct job {
 	struct oai_buf reason;	/* reasoning, whole or the delta not yet streamed */
 	struct oai_call *calls;	/* os.calls with ids, for the response */
 	uint32_t calls_sent;	/* streamed so far */
+	int key;		/* key slot charged for this request, or -1 */
+	uint32_t key_charged;	/* tokens admission charged */
 	/* tests (--script-output): the text this request says instead */
 	const char *script;
 	size_t script_len, script_off;
@@ -199,12 +206,59 @@ static enum MHD_Result send_err(struct MHD_Connection *c, int status, const char
 	return send_error(c, &e);
 }
 
+/* 429 over a key's quota, with the seconds to wait. */
+static enum MHD_Result send_retry(struct MHD_Connection *c, const struct oai_error *e,
+				  uint32_t secs)
+{
+	char *json = oai_error_json(e), v[16];
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	if (!json)
+		return send_body(c, 500, NULL, NULL);
+	r = MHD_create_response_from_buffer(strlen(json), json, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(json);
+		return MHD_NO;
+	}
+	snprintf(v, sizeof(v), "%u", secs ? secs : 1);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+	rc = MHD_queue_response(c, MHD_HTTP_TOO_MANY_REQUESTS, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static uint64_t now_ns(void);
+
+/* Charge the caller's key for a request of j's size, or 429. */
+static int admit_key(struct nc_http *h, struct job *j, struct conn *cs, struct oai_error *e)
+{
+	const char *why = NULL;
+	uint32_t want = j->n_ids + j->max_new, wait;
+
+	if (!h->keys || cs->key < 0)
+		return 0;
+	wait = nc_keys_admit(h->keys, cs->key, want, now_ns(), &why);
+	if (wait) {
+		cs->retry_after = wait;
+		oai_set_error(e, 429, "requests", NULL, "rate_limit_exceeded",
+			      "rate limit reached for this key (%s); retry after %u s", why, wait);
+		return -1;
+	}
+	j->key = cs->key;
+	j->key_charged = want;
+	return 0;
+}
+
 /* ---- jobs ------------------------------------------------------------ */
 
 static void job_free(struct job *j)
 {
 	struct nc_http *h = j->h;
 
+	if (j->key >= 0)
+		nc_keys_done(h->keys, j->key, j->key_charged, j->n_ids + j->completion);
 	for (uint32_t i = 0; i < j->n_lp; i++)
 		free(j->lp[i].text);
 	free(j->lp);
@@ -252,6 +306,7 @@ static struct job *job_new(struct nc_http *h)
 	j->h = h;
 	j->refs = 1;
 	j->fd = -1;
+	j->key = -1;
 	atomic_fetch_add_explicit(&h->live, 1, memory_order_relaxed);
 	return j;
 }
@@ -956,7 +1011,12 @@ static enum MHD_Result do_completion(struct nc_http *h, struct MHD_Connection *c
 	snprintf(j->id, sizeof(j->id), "%s-%016llx", kind == OAI_CHAT ? "chatcmpl" : "cmpl",
 		 (unsigned long long)mix64(now_ns() + atomic_fetch_add(&h->seq, 1)));
 	if (oai_parse(kind, cs->body.p, cs->body.len, &lim, &j->req, &e) ||
-	    build_prompt(h, j, cs, &e) || check_lengths(h, j, &e) || submit(h, j, &e)) {
+	    build_prompt(h, j, cs, &e) || check_lengths(h, j, &e) ||
+	    admit_key(h, j, cs, &e) || submit(h, j, &e)) {
+		if (e.status == 429 && cs->key >= 0) {
+			job_put(j);
+			return send_retry(c, &e, cs->retry_after);
+		}
 		if (e.status != 429)
 			ADD(h->m->requests_error, 1);
 		job_put(j);
@@ -1079,6 +1139,30 @@ static enum MHD_Result do_metrics(struct nc_http *h, struct MHD_Connection *c)
 				      "nextcard_sched_tokens_total %llu\n",
 				      (unsigned long long)rd, (unsigned long long)st.submitted,
 				      (unsigned long long)st.completed, (unsigned long long)st.tokens);
+		if (h->keys) {
+			/* usage by key name (never the key) */
+			static struct nc_key_usage u[NC_KEYS_MAX];
+			static pthread_mutex_t umu = PTHREAD_MUTEX_INITIALIZER;
+			static const char *const what[3][2] = {
+				{ "nextcard_key_requests_total", "Requests admitted, by API key name." },
+				{ "nextcard_key_tokens_total", "Prompt and completion tokens, by API key name." },
+				{ "nextcard_key_refused_total", "Requests over a key's quota (429), by API key name." },
+			};
+
+			pthread_mutex_lock(&umu);
+			uint32_t nu = nc_keys_usage(h->keys, u, NC_KEYS_MAX);
+			for (int w = 0; w < 3; w++) {
+				n += (size_t)snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
+						      "# HELP %s %s\n# TYPE %s counter\n", what[w][0],
+						      what[w][1], what[w][0]);
+				for (uint32_t i = 0; i < nu; i++)
+					n += (size_t)snprintf(n < cap ? buf + n : NULL, n < cap ? cap - n : 0,
+							      "%s{key=\"%s\"} %llu\n", what[w][0], u[i].name,
+							      (unsigned long long)(w == 0 ? u[i].requests :
+										   w == 1 ? u[i].tokens : u[i].refused));
+			}
+			pthread_mutex_unlock(&umu);
+		}
 		if (n < cap)
 			return send_body(c, MHD_HTTP_OK, buf, "text/plain; version=0.0.4");
 		cap = n + 1;
@@ -1118,6 +1202,17 @@ static enum route route_of(const char *url, const char **method_want)
 static enum MHD_Result dispatch(struct nc_http *h, struct MHD_Connection *c, struct conn *cs,
 				const char *url)
 {
+	cs->key = -1;
+	if (h->keys && cs->rt != RT_HEALTH && cs->rt != RT_READY && cs->rt != RT_METRICS &&
+	    cs->rt != RT_NONE) {
+		cs->key = nc_keys_find(h->keys, MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+									    MHD_HTTP_HEADER_AUTHORIZATION));
+		if (cs->key < 0) {
+			ADD(h->m->requests_unauthorized, 1);
+			return send_err(c, 401, "invalid_request_error", "invalid_api_key",
+					"a valid API key is required: send it as 'Authorization: Bearer KEY'");
+		}
+	}
 	switch (cs->rt) {
 	case RT_COMPLETIONS:
 	case RT_CHAT:
@@ -1271,6 +1366,20 @@ static int parse_bind(const char *bind, uint16_t port, struct sockaddr_storage *
 }
 
 
+static int is_loopback(const char *bind)
+{
+	return !strncmp(bind, "127.", 4) || !strcmp(bind, "::1") || !strcmp(bind, "localhost");
+}
+
+int nc_http_reload_keys(struct nc_http *h, char *err, size_t errlen)
+{
+	if (!h->keys) {
+		snprintf(err, errlen, "no --keys file to reload");
+		return -1;
+	}
+	return nc_keys_reload(h->keys, h->keys_path, err, errlen);
+}
+
 int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_sched *s,
 		  struct nc_engine *e, const struct nc_tokenizer *tok, struct nc_metrics *m,
 		  char *err, size_t errlen)
@@ -1305,12 +1414,24 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 	h->eos = nc_tok_eos_id(tok);
 	h->im_end = nc_tok_id(tok, "<|im_end|>");
 	h->started = (long long)time(NULL);
+	if (!o->keys && !o->insecure_public && !is_loopback(bind)) {
+		snprintf(err, errlen, "http: --bind %s without --keys would open the port to anyone:"
+			 " give --keys FILE, or --insecure-public if the network is trusted", bind);
+		free(h);
+		return -1;
+	}
+	if (o->keys && nc_keys_load(&h->keys, o->keys, err, errlen)) {
+		free(h);
+		return -1;
+	}
+	h->keys_path = o->keys;
 	if (o->chat_template || nc_tok_chat_template(tok)) {
 		char e2[300];
 
 		h->tmpl = nc_render_compile(tok, o->chat_template, e2, sizeof(e2));
 		if (!h->tmpl) {
 			snprintf(err, errlen, "http: %s", e2);
+			nc_keys_free(h->keys);
 			free(h);
 			return -1;
 		}
@@ -1330,6 +1451,7 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 				 o->script_output);
 			cJSON_Delete(h->script);
 			nc_jinja_free(h->tmpl);
+			nc_keys_free(h->keys);
 			free(h);
 			return -1;
 		}
@@ -1337,6 +1459,7 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
 		if (!h->tmpl) {
 			snprintf(err, errlen, "http: out of memory");
+			nc_keys_free(h->keys);
 			free(h);
 			return -1;
 		}
@@ -1359,7 +1482,8 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 			 errno ? strerror(errno) : "libmicrohttpd refused");
 		nc_jinja_free(h->tmpl);
 		cJSON_Delete(h->script);
-		free(h);
+		nc_keys_free(h->keys);
+			free(h);
 		return -1;
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -1389,5 +1513,6 @@ void nc_http_stop(struct nc_http *h)
 	}
 	nc_jinja_free(h->tmpl);
 	cJSON_Delete(h->script);
+	nc_keys_free(h->keys);
 	free(h);
 }

@@ -38,6 +38,9 @@ struct nc_http_opts {
 					   model's (a built-in ChatML one when it has none) */
 	const char *script_output;	/* tests: a JSON list of texts that chat requests say in
 					   turn instead of the model's (the card still runs) */
+	const char *keys;		/* API keys file (api/keys.h); NULL: no keys, and then
+					   only a loopback address may be bound ... */
+	int insecure_public;		/* ... unless this is set */
 };
 
 /* Start listening.  0, or -1 with a one-line reason in err.  s, e, tok and m
@@ -45,6 +48,9 @@ struct nc_http_opts {
 int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_sched *s,
 		  struct nc_engine *e, const struct nc_tokenizer *tok, struct nc_metrics *m,
 		  char *err, size_t errlen);
+
+/* Load the keys file again (SIGHUP): 0, or -1 with err (the old keys stay). */
+int nc_http_reload_keys(struct nc_http *h, char *err, size_t errlen);
 
 /* The port actually bound (useful with port 0). */
 uint16_t nc_http_port(const struct nc_http *h);

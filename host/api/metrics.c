@@ -91,6 +91,7 @@ size_t nc_metrics_render(const struct nc_metrics *m, const struct nc_sched_stats
 	counter(&o, "nextcard_requests_error_total", "Requests refused or failed.", LD(m->requests_error));
 	counter(&o, "nextcard_requests_busy_total", "Requests refused because every sequence and the queue were full.", LD(m->requests_busy));
 	counter(&o, "nextcard_requests_cancelled_total", "Requests cancelled.", LD(m->requests_cancelled));
+	counter(&o, "nextcard_requests_unauthorized_total", "Requests without a valid API key (401).", LD(m->requests_unauthorized));
 	counter(&o, "nextcard_tool_calls_malformed_total", "Tool-call blocks in the output that did not parse, given back as text.", LD(m->tool_calls_malformed));
 	counter(&o, "nextcard_prompt_tokens_total", "Prompt tokens processed.", LD(m->prompt_tokens));
 	counter(&o, "nextcard_completion_tokens_total", "Tokens generated.", LD(m->completion_tokens));

@@ -30,6 +30,7 @@ struct nc_metrics {
 	_Atomic uint64_t requests_ok, requests_error, requests_busy, requests_cancelled;
 	_Atomic uint64_t prompt_tokens, completion_tokens;
 	_Atomic uint64_t tool_calls_malformed;	/* <tool_call> blocks given back as text */
+	_Atomic uint64_t requests_unauthorized;	/* without a valid API key (401) */
 	/* latency at the NIC (UDP) or the socket (HTTP) */
 	struct nc_hist ttft;		/* request rx -> first token tx */
 	struct nc_hist itl;		/* token tx -> next token tx */

@@ -45,6 +45,7 @@ static int usage(const char *why)
 		"[--bind 127.0.0.1] [--card emu|xrt[:N]] [--threads N] [--board DTB] [--quant SPEC] [--ctx N] [--queue N] "
 		"[--max-tokens N] [--max-body BYTES] [--name NAME] [--exit-after-ms N] "
 		"[--max-conns N] [--max-conns-per-ip N] [--idle-timeout S] [--chat-template FILE] "
+		"[--keys FILE] [--insecure-public] "
 		NC_POOL_USAGE ")\n",
 		why);
 	return 2;
@@ -84,6 +85,8 @@ static int parse(int argc, char **argv, struct http_args *a)
 		{ "idle-timeout", required_argument, 0, 'T' },
 		{ "chat-template", required_argument, 0, 'J' },
 		{ "script-output", required_argument, 0, 'W' },
+		{ "keys", required_argument, 0, 'A' },
+		{ "insecure-public", no_argument, 0, 'U' },
 		NC_POOL_OPTS,
 		{ 0, 0, 0, 0 },
 	};
@@ -109,6 +112,8 @@ static int parse(int argc, char **argv, struct http_args *a)
 		case 'B': a->ho.bind = optarg; break;
 		case 'J': a->ho.chat_template = optarg; break;
 		case 'W': a->ho.script_output = optarg; break;
+		case 'A': a->ho.keys = optarg; break;
+		case 'U': a->ho.insecure_public = 1; break;
 		case 'c': a->eo.card = optarg; break;
 		case 'j':
 			if (nc_parse_u32(optarg, 1, 16, &a->eo.threads))
@@ -201,14 +206,24 @@ static void *poll_main(void *arg)
 	return NULL;
 }
 
-/* Wait for SIGINT/SIGTERM (blocked in every thread) or the time limit. */
-static void wait_for_stop(const sigset_t *set, uint32_t exit_after_ms)
+/* Wait for SIGINT/SIGTERM (blocked in every thread) or the time limit;
+ * SIGHUP loads the keys file again. */
+static void wait_for_stop(const sigset_t *set, uint32_t exit_after_ms, struct nc_http *h)
 {
 	struct timespec ts = { exit_after_ms / 1000, (long)(exit_after_ms % 1000) * 1000000L };
 
 	for (;;) {
 		int sig = exit_after_ms ? sigtimedwait(set, NULL, &ts) : sigwaitinfo(set, NULL);
 
+		if (sig == SIGHUP) {
+			char err[256];
+
+			if (nc_http_reload_keys(h, err, sizeof(err)))
+				fprintf(stderr, "nextcard http: SIGHUP: keys not reloaded: %s\n", err);
+			else
+				fprintf(stderr, "nextcard http: SIGHUP: keys reloaded\n");
+			continue;
+		}
 		if (sig > 0 || (sig < 0 && exit_after_ms))
 			return;	/* a signal, or the time is up (EAGAIN; EINTR ends early) */
 	}
@@ -234,6 +249,7 @@ int cmd_http(int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -267,8 +283,14 @@ int cmd_http(int argc, char **argv)
 	       "queue %u, context %u)\n", strchr(a.ho.bind, ':') ? "[" : "", a.ho.bind,
 	       strchr(a.ho.bind, ':') ? "]" : "", nc_http_port(h), a.name, shim_backend(e->card),
 	       e->n_seqs, a.queue, e->ctrl->ctx);
+	if (a.ho.keys)
+		printf("nextcard http: API keys from %s (SIGHUP reloads them)\n", a.ho.keys);
+	else
+		printf("nextcard http: no API keys (--keys FILE): %s\n", a.ho.insecure_public ?
+		       "open to anyone who reaches the port (--insecure-public)" :
+		       "loopback only");
 	fflush(stdout);
-	wait_for_stop(&set, a.exit_after_ms);
+	wait_for_stop(&set, a.exit_after_ms, h);
 	nc_http_stop(h);	/* the poller still runs, so cancelled requests drain */
 	printf("nextcard http: stopped\n");
 	rc = 0;
