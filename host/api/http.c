@@ -71,7 +71,7 @@ static const char chatml[] =
 /* Per HTTP request, from the first header to the end of the upload. */
 struct conn {
 	enum route rt;
-	struct oai_buf body;
+	struct nc_obuf body;
 	int too_big;
 	uint64_t t_rx;
 	int key;		/* the caller's key slot, -1 */
@@ -110,7 +110,7 @@ struct job {
 	long long created;
 	struct nc_detok dt;
 	struct oai_stopper stop;
-	struct oai_buf text;	/* whole text, or the delta not yet streamed */
+	struct nc_obuf text;	/* whole text, or the delta not yet streamed */
 	struct oai_tok_lp *lp;
 	uint32_t n_lp, cap_lp;
 	size_t dec_bytes;	/* bytes decoded so far (logprob text offsets) */
@@ -123,14 +123,15 @@ struct job {
 	uint64_t t_check;	/* last look at the client, the server and the card */
 	int sent_first;
 	/* streaming */
-	struct oai_buf out;
+	struct nc_obuf out;
 	size_t out_off;
 	int sse_done;
 	/* chat output split into content, reasoning and tool calls */
 	int parse;
 	struct nc_outparse op;
 	struct nc_outsink os;
-	struct oai_buf reason;	/* reasoning, whole or the delta not yet streamed */
+	struct nc_obuf content;	/* parsed content, whole or the delta not yet streamed */
+	struct nc_obuf reason;	/* reasoning, likewise */
 	struct oai_call *calls;	/* os.calls with ids, for the response */
 	uint32_t calls_sent;	/* streamed so far */
 	int key;		/* key slot charged for this request, or -1 */
@@ -266,9 +267,10 @@ static void job_free(struct job *j)
 	free(j->ids);
 	oai_req_free(&j->req);
 	oai_stop_free(&j->stop);
-	oai_buf_free(&j->text);
-	oai_buf_free(&j->out);
-	oai_buf_free(&j->reason);
+	nc_obuf_free(&j->text);
+	nc_obuf_free(&j->out);
+	nc_obuf_free(&j->reason);
+	nc_obuf_free(&j->content);
 	nc_outparse_free(&j->op);
 	for (uint32_t i = 0; j->calls && i < j->os.n; i++)
 		free((char *)j->calls[i].id);
@@ -574,9 +576,9 @@ static int take(struct job *j, const struct ev *ev)
 	return 1;
 }
 
-/* The text the stop strings let through, split into content (back into
- * j->text), reasoning (j->reason) and tool calls (j->os), as it streams; at
- * the end (the request finished) whatever the parser held. */
+/* The text the stop strings let through (j->text, taken), split into content
+ * (j->content), reasoning (j->reason) and tool calls (j->os), as it streams;
+ * at the end (the request finished) whatever the parser held. */
 static int route(struct job *j, int rc)
 {
 	if (!j->parse || rc < 0)
@@ -584,9 +586,9 @@ static int route(struct job *j, int rc)
 	if (nc_outparse_feed(&j->op, j->text.p ? j->text.p : "", j->text.len, &j->os) ||
 	    (rc == 1 && j->finish && nc_outparse_finish(&j->op, &j->os)))
 		return -1;
-	oai_buf_clear(&j->text);
-	if (oai_buf_put(&j->text, j->os.content.p ? j->os.content.p : "", j->os.content.len) ||
-	    oai_buf_put(&j->reason, j->os.reasoning.p ? j->os.reasoning.p : "",
+	nc_obuf_clear(&j->text);
+	if (nc_obuf_put(&j->content, j->os.content.p ? j->os.content.p : "", j->os.content.len) ||
+	    nc_obuf_put(&j->reason, j->os.reasoning.p ? j->os.reasoning.p : "",
 			j->os.reasoning.len))
 		return -1;
 	j->os.content.len = j->os.reasoning.len = 0;
@@ -647,6 +649,7 @@ static void fill_result(const struct job *j, struct oai_result *r)
 	r->completion_tokens = j->completion;
 	r->cached_tokens = j->cached;
 	if (j->parse) {
+		r->text = j->content.p ? j->content.p : "";
 		r->reasoning = j->reason.p ? j->reason.p : "";
 		r->calls = j->calls + j->calls_sent;
 		r->n_calls = j->os.n - j->calls_sent;
@@ -658,7 +661,7 @@ static void fill_result(const struct job *j, struct oai_result *r)
 
 static int out_put(struct job *j, char *s)
 {
-	int rc = s ? oai_buf_put(&j->out, s, strlen(s)) : -1;
+	int rc = s ? nc_obuf_put(&j->out, s, strlen(s)) : -1;
 
 	free(s);
 	return rc;
@@ -671,15 +674,20 @@ static int stream_delta(struct job *j, const char *finish)
 	struct oai_result r;
 	uint64_t t, lat;
 
-	if (!j->text.len && !j->n_lp && !finish && !j->reason.len && j->calls_sent == j->os.n)
+	if (!j->text.len && !j->content.len && !j->n_lp && !finish && !j->reason.len &&
+	    j->calls_sent == j->os.n)
 		return 0;
+	int said = j->text.len || j->content.len || j->reason.len || j->n_lp ||
+		   j->calls_sent != j->os.n;
+
 	fill_result(j, &r);
 	r.finish = finish;
 	if (out_put(j, oai_chunk_sse(&r)))
 		return -1;
 	j->calls_sent = j->os.n;
-	oai_buf_clear(&j->reason);
-	if (j->text.len || j->n_lp) {
+	nc_obuf_clear(&j->reason);
+	nc_obuf_clear(&j->content);
+	if (said) {
 		t = now_ns();
 		lat = t - (j->sent_first ? j->t_last : j->t_rx);
 		nc_hist_add(j->sent_first ? &m->itl : &m->ttft, lat);
@@ -688,7 +696,7 @@ static int stream_delta(struct job *j, const char *finish)
 		j->t_last = t;
 		j->sent_first = 1;
 	}
-	oai_buf_clear(&j->text);
+	nc_obuf_clear(&j->text);
 	lp_clear(j);
 	return 0;
 }
@@ -719,7 +727,7 @@ static int stream_end(struct job *j)
 	}
 	count_outcome(j);
 	j->sse_done = 1;
-	return oai_buf_put(&j->out, OAI_SSE_DONE, strlen(OAI_SSE_DONE));
+	return nc_obuf_put(&j->out, OAI_SSE_DONE, strlen(OAI_SSE_DONE));
 }
 
 /* Wait for events until there is something to send.  0 or -1 (abort). */
@@ -753,7 +761,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 	(void)pos;
 	if (j->out_off == j->out.len) {
-		oai_buf_clear(&j->out);
+		nc_obuf_clear(&j->out);
 		j->out_off = 0;
 		if (j->sse_done)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -1319,7 +1327,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (*upload_size) {
 		if (!cs->too_big && cs->body.len + *upload_size > h->max_body)
 			cs->too_big = 1;
-		if (!cs->too_big && oai_buf_put(&cs->body, upload, *upload_size))
+		if (!cs->too_big && nc_obuf_put(&cs->body, upload, *upload_size))
 			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
@@ -1336,7 +1344,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)c;
 	(void)toe;
 	if (cs) {
-		oai_buf_free(&cs->body);
+		nc_obuf_free(&cs->body);
 		free(cs);
 		*con_cls = NULL;
 	}

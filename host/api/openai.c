@@ -224,7 +224,7 @@ static const char *const roles[] = { "system", "developer", "user", "assistant",
 /* content: string, null, or an array of {"type":"text","text":...} parts. */
 static int parse_content(const cJSON *c, struct oai_msg *m, struct oai_error *e)
 {
-	struct oai_buf b = { 0 };
+	struct nc_obuf b = { 0 };
 	const cJSON *part;
 
 	if (!c || cJSON_IsNull(c)) {
@@ -242,11 +242,11 @@ static int parse_content(const cJSON *c, struct oai_msg *m, struct oai_error *e)
 		const cJSON *tx = cJSON_GetObjectItemCaseSensitive(part, "text");
 
 		if (!cJSON_IsString(ty) || strcmp(ty->valuestring, "text") || !cJSON_IsString(tx)) {
-			oai_buf_free(&b);
+			nc_obuf_free(&b);
 			return unsupported(e, "messages", "only text content parts are supported");
 		}
-		if (oai_buf_put(&b, tx->valuestring, strlen(tx->valuestring))) {
-			oai_buf_free(&b);
+		if (nc_obuf_put(&b, tx->valuestring, strlen(tx->valuestring))) {
+			nc_obuf_free(&b);
 			goto done;
 		}
 	}
@@ -726,40 +726,6 @@ char *oai_chunk_sse(const struct oai_result *r)
 
 /* ---- buffers and stop strings ------------------------------------------ */
 
-int oai_buf_put(struct oai_buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 64;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = 0;
-	return 0;
-}
-
-void oai_buf_clear(struct oai_buf *b)
-{
-	b->len = 0;
-	if (b->p)
-		b->p[0] = 0;
-}
-
-void oai_buf_free(struct oai_buf *b)
-{
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
 void oai_stop_init(struct oai_stopper *s, char *const *stop, uint32_t n)
 {
 	memset(s, 0, sizeof(*s));
@@ -785,7 +751,7 @@ static size_t partial_tail(const struct oai_stopper *s)
 	return best;
 }
 
-int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct oai_buf *out)
+int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct nc_obuf *out)
 {
 	size_t first = SIZE_MAX, keep;
 	int rc;
@@ -793,8 +759,8 @@ int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct oai_bu
 	if (s->hit)
 		return 1;
 	if (s->n == 0)
-		return oai_buf_put(out, in, n);
-	if (oai_buf_put(&s->hold, in, n))
+		return nc_obuf_put(out, in, n);
+	if (nc_obuf_put(&s->hold, in, n))
 		return -ENOMEM;
 	for (uint32_t i = 0; i < s->n; i++) {
 		const char *at = memmem(s->hold.p, s->hold.len, s->stop[i], strlen(s->stop[i]));
@@ -804,12 +770,12 @@ int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct oai_bu
 	}
 	if (first != SIZE_MAX) {
 		s->hit = 1;
-		rc = oai_buf_put(out, s->hold.p, first);
-		oai_buf_clear(&s->hold);
+		rc = nc_obuf_put(out, s->hold.p, first);
+		nc_obuf_clear(&s->hold);
 		return rc ? -ENOMEM : 1;
 	}
 	keep = partial_tail(s);
-	if (oai_buf_put(out, s->hold.p, s->hold.len - keep))
+	if (nc_obuf_put(out, s->hold.p, s->hold.len - keep))
 		return -ENOMEM;
 	memmove(s->hold.p, s->hold.p + s->hold.len - keep, keep);
 	s->hold.len = keep;
@@ -817,17 +783,17 @@ int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct oai_bu
 	return 0;
 }
 
-int oai_stop_finish(struct oai_stopper *s, struct oai_buf *out)
+int oai_stop_finish(struct oai_stopper *s, struct nc_obuf *out)
 {
 	int rc = 0;
 
 	if (!s->hit && s->hold.len)
-		rc = oai_buf_put(out, s->hold.p, s->hold.len);
-	oai_buf_clear(&s->hold);
+		rc = nc_obuf_put(out, s->hold.p, s->hold.len);
+	nc_obuf_clear(&s->hold);
 	return rc;
 }
 
 void oai_stop_free(struct oai_stopper *s)
 {
-	oai_buf_free(&s->hold);
+	nc_obuf_free(&s->hold);
 }

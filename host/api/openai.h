@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "text/obuf.h"
 
 enum oai_kind {
 	OAI_COMPLETION,		/* POST /v1/completions */
@@ -121,15 +122,6 @@ char *oai_chunk_sse(const struct oai_result *r);
 char *oai_sse(const char *json);
 #define OAI_SSE_DONE "data: [DONE]\n\n"
 
-/* A growable byte buffer, always NUL-terminated when p is set. */
-struct oai_buf {
-	char *p;
-	size_t len, cap;
-};
-
-int oai_buf_put(struct oai_buf *b, const char *s, size_t n);	/* 0 or -ENOMEM */
-void oai_buf_clear(struct oai_buf *b);	/* empty, keeping the memory */
-void oai_buf_free(struct oai_buf *b);
 
 /* Stop strings over text that arrives in pieces (a stop string may span
  * pieces, that is token boundaries).  Text that could still be the start of
@@ -138,16 +130,16 @@ void oai_buf_free(struct oai_buf *b);
 struct oai_stopper {
 	char *const *stop;	/* not owned */
 	uint32_t n;
-	struct oai_buf hold;
+	struct nc_obuf hold;
 	int hit;		/* a stop string was found */
 };
 
 void oai_stop_init(struct oai_stopper *s, char *const *stop, uint32_t n);
 /* 1 if a stop string completed (later feeds are ignored), 0 if not,
  * -ENOMEM. */
-int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct oai_buf *out);
+int oai_stop_feed(struct oai_stopper *s, const char *in, size_t n, struct nc_obuf *out);
 /* End of generation without a stop: release the held-back text. */
-int oai_stop_finish(struct oai_stopper *s, struct oai_buf *out);
+int oai_stop_finish(struct oai_stopper *s, struct nc_obuf *out);
 void oai_stop_free(struct oai_stopper *s);
 
 #endif

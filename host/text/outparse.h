@@ -19,14 +19,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "text/obuf.h"
 
-struct nc_obuf {
-	char *p;
-	size_t len, cap;
-};
-
-int nc_obuf_put(struct nc_obuf *b, const char *s, size_t n);	/* 0 or -ENOMEM */
-void nc_obuf_free(struct nc_obuf *b);
 
 struct nc_toolcall {
 	char *name;

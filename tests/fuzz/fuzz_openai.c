@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			      &e) == 0) {
 			/* a request that parsed: run its stop strings over the body as text */
 			struct oai_stopper st;
-			struct oai_buf out = { 0 };
+			struct nc_obuf out = { 0 };
 
 			oai_stop_init(&st, r.stop, r.n_stop);
 			for (size_t i = 0; i < size; i += 7)
@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					break;
 			oai_stop_finish(&st, &out);
 			oai_stop_free(&st);
-			oai_buf_free(&out);
+			nc_obuf_free(&out);
 			oai_req_free(&r);
 		} else {
 			char *j = oai_error_json(&e);

@@ -68,7 +68,7 @@ const r5 = await client.chat.completions.create({ model, messages: [{ role: 'use
 check('malformed tool JSON stays text', r5.choices[0].message.content === '<tool_call>{not json}</tool_call> Sorry.' &&
 	r5.choices[0].finish_reason === 'stop', r5.choices[0].message.content);
 const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-check('/metrics counts it', /^nextcard_tool_calls_malformed_total 1$/m.test(metrics));
+check('/metrics counts it', /^nextcard_tool_calls_malformed_total 1$/m.test(metrics), metrics.split("\n").filter((l) => l.startsWith("nextcard_tool")).join(" "));
 
 console.log(`tools_test: ${fails} failed`);
 process.exit(fails ? 1 : 0);

@@ -171,7 +171,10 @@ static void test_refusals(void **state)
 		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", 400, "messages", "unsupported_parameter" },
 		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"logprobs\":1}", 400, "logprobs", "invalid_type" },
 		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"top_logprobs\":3}", 400, "top_logprobs", "unsupported_parameter" },
-		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{}]}", 400, "tools", "unsupported_parameter" },
+		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{}]}", 400, "tools", "invalid_type" },
+		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":{}}", 400, "tools", "invalid_type" },
+		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tool_choice\":\"required\"}", 400, "tool_choice", "unsupported_parameter" },
+		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"chat_template_kwargs\":5}", 400, "chat_template_kwargs", "invalid_type" },
 		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":{\"type\":\"json_object\"}}", 400, "response_format", "unsupported_parameter" },
 		{ OAI_CHAT, "{\"model\":\"fortune-13m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":-2}", 400, "max_completion_tokens", "invalid_value" },
 	};
@@ -327,7 +330,7 @@ static int run_stop(char *const *stop, uint32_t n, const char *const *pieces, ch
 		    size_t cap)
 {
 	struct oai_stopper s;
-	struct oai_buf b = { 0 };
+	struct nc_obuf b = { 0 };
 	int hit = 0;
 
 	oai_stop_init(&s, stop, n);
@@ -337,7 +340,7 @@ static int run_stop(char *const *stop, uint32_t n, const char *const *pieces, ch
 		assert_int_equal(oai_stop_finish(&s, &b), 0);
 	assert_true(hit >= 0);
 	snprintf(out, cap, "%s", b.p ? b.p : "");
-	oai_buf_free(&b);
+	nc_obuf_free(&b);
 	oai_stop_free(&s);
 	return hit;
 }

@@ -55,7 +55,7 @@ struct dp_req {
 	char *stop_ptr[NC_MAX_STOP_STR];
 	char stop_buf[NC_MAX_STOP_SECT];	/* the strings, NUL-terminated */
 	struct oai_stopper stopper;	/* hold buffer preallocated (DP_STOP_BUF) */
-	struct oai_buf stop_out;	/* what the matcher releases, preallocated */
+	struct nc_obuf stop_out;	/* what the matcher releases, preallocated */
 };
 
 /* Text the stop matcher holds or releases at once: a stop string's worth

@@ -211,12 +211,12 @@ static int stop_feed(struct dp *d, struct dp_req *r, const char *in, long n, int
 {
 	int hit;
 
-	oai_buf_clear(&r->stop_out);
+	nc_obuf_clear(&r->stop_out);
 	hit = oai_stop_feed(&r->stopper, in, (size_t)n, &r->stop_out);
 	if (hit == 0 && last)
 		hit = oai_stop_finish(&r->stopper, &r->stop_out);
 	if (hit < 0) {	/* cannot happen: both buffers are preallocated */
-		oai_buf_clear(&r->stop_out);
+		nc_obuf_clear(&r->stop_out);
 		return 0;
 	}
 	if (hit == 1)
@@ -405,7 +405,7 @@ static long prompt_ids(struct dp *d, struct dp_req *r, const struct dp_peer *fro
  * back before generation ends), and a matcher that keeps its buffer. */
 static void stop_setup(struct dp *d, struct dp_req *r, const struct nc_request_view *v)
 {
-	struct oai_buf hold = r->stopper.hold;
+	struct nc_obuf hold = r->stopper.hold;
 	size_t off = 0;
 
 	r->n_stop_str = v->n_stop_str;
@@ -421,8 +421,8 @@ static void stop_setup(struct dp *d, struct dp_req *r, const struct nc_request_v
 					  memory_order_relaxed);
 	oai_stop_init(&r->stopper, r->stop_ptr, r->n_stop_str);
 	r->stopper.hold = hold;
-	oai_buf_clear(&r->stopper.hold);
-	oai_buf_clear(&r->stop_out);
+	nc_obuf_clear(&r->stopper.hold);
+	nc_obuf_clear(&r->stop_out);
 }
 
 /* A complete request body.  m: the packet holding it (zero copy), or NULL
@@ -775,7 +775,7 @@ void dp_proto_fini(struct dp *d)
 				rte_pktmbuf_free(d->reqs[i].hold);
 			free(d->reqs[i].ids);
 			oai_stop_free(&d->reqs[i].stopper);
-			oai_buf_free(&d->reqs[i].stop_out);
+			nc_obuf_free(&d->reqs[i].stop_out);
 		}
 		free(d->reqs);
 		d->reqs = NULL;
