@@ -72,10 +72,14 @@ int nc_engine_poll(struct nc_engine *e, struct fw_res *r)
 	if (tail == atomic_load_explicit(&ctrl->res_head, memory_order_acquire)) {
 		if (atomic_load_explicit(&ctrl->state, memory_order_acquire) == FW_ST_FAILED)
 			return -1;
-		/* the watchdog: a step that does not end is a card that hangs */
-		if (atomic_load_explicit(&ctrl->in_step, memory_order_acquire) &&
-		    now_ns() - atomic_load_explicit(&ctrl->step_t0, memory_order_relaxed) >
-			    e->watchdog_ns) {
+		/* the watchdog: a step that does not end is a card that hangs.  In
+		 * this order: in a step (its start is then written), when it
+		 * started, the clock (a later step only has a later start) */
+		int in_step = atomic_load_explicit(&ctrl->in_step, memory_order_acquire);
+		uint64_t t0 = atomic_load_explicit(&ctrl->step_t0, memory_order_acquire);
+		uint64_t now = now_ns();
+
+		if (in_step && now > t0 && now - t0 > e->watchdog_ns) {
 			snprintf(ctrl->error, sizeof(ctrl->error),
 				 "watchdog: a token step ran past %llu ms; the card is not answering",
 				 (unsigned long long)(e->watchdog_ns / 1000000));
@@ -511,9 +515,15 @@ void nc_engine_snapshot(struct nc_engine *e, struct nc_card_snap *s)
 	/* hold the card between steps for the few microseconds of the copy */
 	atomic_store(&ctrl->hold, 1);
 	/* (not past a failed card, nor past the watchdog) */
-	while (atomic_load(&ctrl->in_step) && atomic_load(&ctrl->state) != FW_ST_FAILED &&
-	       now_ns() - atomic_load(&ctrl->step_t0) <= e->watchdog_ns)
+	for (;;) {
+		int in_step = atomic_load(&ctrl->in_step);
+		uint64_t t0 = atomic_load(&ctrl->step_t0), now = now_ns();
+
+		if (!in_step || atomic_load(&ctrl->state) == FW_ST_FAILED ||
+		    (now > t0 && now - t0 > e->watchdog_ns))
+			break;
 		sched_yield();
+	}
 	shim_get_stats(e->card, &s->st);
 	s->steps = atomic_load(&ctrl->steps);
 	s->rows = atomic_load(&ctrl->step_rows);
