@@ -325,14 +325,14 @@ static void spec_prefix_cache(void **state)
 	st_close(&st);
 }
 
-/* Three sequences of the long prompt decoding 200 tokens each (15 pages
- * apiece) in a pool of 20 pages: the older preempt the younger, which replay
+/* Three sequences of reference prompt 2 decoding 200 tokens each (4 pages
+ * apiece) in a pool of 6 pages: the older preempt the younger, which replay
  * later; drafts come and go across it all, and each sequence says what it
  * says in a roomy pool without drafts. */
 static void spec_tight_pool(void **state)
 {
 	struct nc_engine_opts o = { .model_dir = MODEL, .card = "emu", .kv = NC_KV_F32,
-				    .ctx_limit = 1024, .prefix_every = NC_PREFIX_OFF };
+				    .ctx_limit = 256, .prefix_every = NC_PREFIX_OFF };
 	struct st_set st = { 0 };
 	struct nc_sched_stats ps = { 0 };
 	struct nc_card_snap a, b;
@@ -344,8 +344,8 @@ static void spec_tight_pool(void **state)
 
 	(void)state;
 	assert_int_equal(st_open_file(&st, MTP_REF, err, sizeof(err)), 0);
-	int32_t *t = ref_tokens(&st, "tokens_long", &T);
-	uint32_t P = ref_len(&st, "prompt_len_long");
+	int32_t *t = ref_tokens(&st, "tokens_2", &T);
+	uint32_t P = ref_len(&st, "prompt_len_2");
 	for (int i = 0; i < 3; i++)
 		q[i] = (struct req){ .ids = t, .n = P, .max_new = 200 };
 	if (nc_engine_open(&e, &o, err, sizeof(err)))
@@ -354,7 +354,7 @@ static void spec_tight_pool(void **state)
 	nc_engine_close(e);
 
 	o.spec = 1;
-	o.kv_pages = 20;
+	o.kv_pages = 6;
 	if (nc_engine_open(&e, &o, err, sizeof(err)))
 		fail_msg("open: %s", err);
 	nc_engine_snapshot(e, &a);
