@@ -1444,6 +1444,14 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 			return -1;
 		}
 		h->think = strstr(nc_jinja_source(h->tmpl), "</think>") != NULL;
+	} else {
+		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
+		if (!h->tmpl) {
+			snprintf(err, errlen, "http: out of memory");
+			nc_keys_free(h->keys);
+			free(h);
+			return -1;
+		}
 	}
 	if (o->script_output) {
 		FILE *f = fopen(o->script_output, "rb");
@@ -1459,14 +1467,6 @@ int nc_http_start(struct nc_http **out, const struct nc_http_opts *o, struct nc_
 				 o->script_output);
 			cJSON_Delete(h->script);
 			nc_jinja_free(h->tmpl);
-			nc_keys_free(h->keys);
-			free(h);
-			return -1;
-		}
-	} else {
-		h->tmpl = nc_jinja_compile(chatml, sizeof(chatml) - 1, NULL, 0);
-		if (!h->tmpl) {
-			snprintf(err, errlen, "http: out of memory");
 			nc_keys_free(h->keys);
 			free(h);
 			return -1;

@@ -2512,8 +2512,21 @@ static int arith(struct rctx *R, const char *op, const struct val *a, const stru
 			*out = (struct val){ .t = V_FLOAT, .f = op[0] == '%' ? fx - q * fy : q };
 		}
 	} else if (!strcmp(op, "**")) {
-		*out = ints && y >= 0 && y < 64 ? (struct val){ .t = V_INT, .i = (long long)pow((double)x, (double)y) } :
-			(struct val){ .t = V_FLOAT, .f = pow(fx, fy) };
+		if (ints && y >= 0) {
+			long long r = 1;
+
+			for (long long k = 0; k < y; k++) {
+				if (__builtin_mul_overflow(r, x, &r))
+					return FAIL(R, "integer overflow");
+				if (r == 0 || r == 1 || (r == -1 && (y - k - 1) % 2 == 0))
+					break;	/* 0, 1 and -1 stay put (k is done) */
+				if (k > 64)
+					return FAIL(R, "integer overflow");
+			}
+			*out = (struct val){ .t = V_INT, .i = r };
+		} else {
+			*out = (struct val){ .t = V_FLOAT, .f = pow(fx, fy) };
+		}
 	} else if (ints) {
 		long long r;
 		int ovf = op[0] == '+' ? __builtin_add_overflow(x, y, &r) :

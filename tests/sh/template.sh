@@ -133,6 +133,7 @@ hostile "unknown filter" '{{ x | shell }}' "filter 'shell' is not supported"
 hostile "attribute of undefined" '{{ nothing.here }}' "'nothing' is undefined"
 hostile "string + int" '{{ "a" + 1 }}' 'unsupported operand'
 hostile "division by zero" '{{ 1 // 0 }}' 'division by zero'
+hostile "huge power (fuzz_jinja found it)" '{{ 7  ** 50 }}' 'integer overflow'
 printf 'a\0b' >"$tmp/nul.jinja"
 $NC render --template "$tmp/nul.jinja" --vars "$tmp/empty.json" >/dev/null 2>"$tmp/h.err"
 check "hostile NUL byte: $(head -c 100 "$tmp/h.err")" grep -q 'NUL byte' "$tmp/h.err"
