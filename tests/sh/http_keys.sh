@@ -83,10 +83,14 @@ check "SIGHUP with carol added: carol gets 200" [ "$code" = 200 ]
 req "$A"
 check "alice's quota survives the reload: 429" [ "$code" = 429 ]
 
-if command -v node >/dev/null && [ -d tests/npm/node_modules/openai ]; then
-	(cd tests/npm && timeout 120 node keys_test.mjs "$port" "$B") || fails=$((fails + 1))
+if ! command -v node >/dev/null; then
+	echo "FAIL node is not installed (Node 20+ and npm)"; fails=$((fails + 1))
 else
-	echo "FAIL the openai SDK is not installed (tests/npm: npm ci)"; fails=$((fails + 1))
+	if [ ! -d tests/npm/node_modules/openai ] &&
+	   ! (cd tests/npm && timeout 300 npm ci --no-audit --no-fund >"$tmp/npm.log" 2>&1); then
+		echo "FAIL npm ci in tests/npm"; tail -20 "$tmp/npm.log"; fails=$((fails + 1))
+	fi
+	(cd tests/npm && timeout 120 node keys_test.mjs "$port" "$B") || fails=$((fails + 1))
 fi
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
 
