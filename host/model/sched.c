@@ -28,6 +28,8 @@ struct nc_sched {
 	uint32_t fhead, fcount;
 	uint64_t next_id;
 	struct nc_sched_stats st;
+	int failed;		/* the card failed: every request got an error */
+	char why[300];
 };
 
 struct nc_sched *nc_sched_new(struct nc_engine *e, uint32_t queue_cap)
@@ -119,6 +121,27 @@ static int start(struct nc_sched *s, struct req *q, char *err, size_t errlen)
 	return 0;
 }
 
+/* The card failed: every request running or waiting ends with an error now
+ * (its client is told at once, not when it times out). */
+static void fail_all(struct nc_sched *s)
+{
+	snprintf(s->why, sizeof(s->why), "the card failed: %s",
+		 s->e->ctrl->error[0] ? s->e->ctrl->error : "no reason given");
+	s->failed = 1;
+	for (uint32_t i = 0; i < s->cap; i++) {
+		struct req *q = &s->tab[i];
+		struct nc_sched_event ev = { .kind = NC_EV_ERROR, .token = -1, .last = 1,
+					     .error = s->why };
+
+		if (q->state != R_RUNNING && q->state != R_QUEUED)
+			continue;
+		release(q);
+		s->st.errors++;
+		deliver(q, &ev);
+	}
+	s->fcount = 0;
+}
+
 int nc_sched_submit(struct nc_sched *s, const struct nc_sched_req *r, uint64_t *id,
 		    char *err, size_t errlen)
 {
@@ -131,6 +154,11 @@ int nc_sched_submit(struct nc_sched *s, const struct nc_sched_req *r, uint64_t *
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&s->lock);
+	if (s->failed) {
+		snprintf(err, errlen, "%s", s->why);
+		pthread_mutex_unlock(&s->lock);
+		return -EIO;
+	}
 	q = alloc_req(s);
 	if (!q) {
 		s->st.refused_busy++;
@@ -272,6 +300,8 @@ int nc_sched_poll(struct nc_sched *s)
 		on_result(s, &res, &events);
 	if (rc == 0)
 		admit(s);
+	else if (!s->failed)
+		fail_all(s);
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? -1 : events;
 }

@@ -68,7 +68,9 @@ struct nc_sched *nc_sched_new(struct nc_engine *e, uint32_t queue_cap);
 void nc_sched_free(struct nc_sched *s);
 
 /* 0 (running or queued; *id set), -EBUSY (queue full), -EINVAL (bad request,
- * message in err). */
+ * message in err), -EIO (the card failed, message in err).  When nc_sched_poll
+ * first sees the card fail, every running and queued request ends with an
+ * NC_EV_ERROR event naming the card's error. */
 int nc_sched_submit(struct nc_sched *s, const struct nc_sched_req *r, uint64_t *id,
 		    char *err, size_t errlen);
 

@@ -72,7 +72,8 @@ int dp_card_open(struct dp_card **out, const char *model_dir, const char *card,
 void dp_card_close(struct dp_card *c);
 void dp_card_info(const struct dp_card *c, struct dp_card_info *info);
 
-/* 0 (*handle set), -EBUSY (queue full), -EINVAL (message in err).  On a
+/* 0 (*handle set), -EBUSY (queue full), -EINVAL (message in err), -EIO (the
+ * card failed, message in err).  On a
  * non-zero return release() has not been called. */
 /* 1 + the requests ahead of handle in the queue; 0 when it runs. */
 uint32_t dp_card_queue_pos(struct dp_card *c, uint64_t handle);

@@ -340,9 +340,10 @@ static void dp_loop(struct dp *d)
 				dp_rx(d, pkts[i], t);
 		}
 		d->poll_tsc = rte_rdtsc();
-		if (dp_card_poll(d->card) < 0) {
-			d->c.card_failed++;
-			break;
+		if (dp_card_poll(d->card) < 0 && !d->c.card_failed++) {
+			/* the requests in flight got their errors; go on answering
+			 * (new requests get INTERNAL errors) until stopped */
+			fprintf(stderr, "nextcard serve: the card failed; requests now get errors\n");
 		}
 		dp_proto_after_poll(d);
 		if (t - last_tick >= tick) {

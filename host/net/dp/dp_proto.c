@@ -525,6 +525,8 @@ static int handle_request(struct dp *d, struct rte_mbuf *m, int reasm,
 			atomic_fetch_add_explicit(&d->m->requests_busy, 1, memory_order_relaxed);
 			send_error(d, from, rid, 0, NC_WE_BUSY, NC_T_REQUEST,
 				   BUSY_RETRY_MS, "busy: queue full", 0);
+		} else if (rc == -EIO) {	/* the card failed */
+			send_error(d, from, rid, 0, NC_WE_INTERNAL, NC_T_REQUEST, 0, err, 0);
 		} else {
 			d->c.req_bad++;
 			send_error(d, from, rid, 0, NC_WE_MALFORMED, NC_T_REQUEST, 0, err, 0);
