@@ -428,7 +428,7 @@ static uint32_t gather(struct fw *fw, struct fw_row *rows, int *err)
 			if (nx != UINT32_MAX && s->pos + k > nx)
 				k = nx - s->pos;
 			/* and the token after the chunk: the MTP head's input */
-			kr = s->pos + k < s->len ? k + 1 : k;
+			kr = fw->cfg.mtp && s->pos + k < s->len ? k + 1 : k;
 			if (fw->hal.read(fw->hal.ctx, ctrl->tok_addr +
 					 ((uint64_t)order[o] * fw->ctx + s->pos) * 4, tok,
 					 (uint64_t)kr * 4)) {

@@ -133,6 +133,7 @@ struct job {
 	struct nc_obuf content;	/* parsed content, whole or the delta not yet streamed */
 	struct nc_obuf reason;	/* reasoning, likewise */
 	struct oai_call *calls;	/* os.calls with ids, for the response */
+	uint32_t calls_named;	/* calls[0 .. calls_named) have their ids */
 	uint32_t calls_sent;	/* streamed so far */
 	int key;		/* key slot charged for this request, or -1 */
 	uint32_t key_charged;	/* tokens admission charged */
@@ -272,7 +273,7 @@ static void job_free(struct job *j)
 	nc_obuf_free(&j->reason);
 	nc_obuf_free(&j->content);
 	nc_outparse_free(&j->op);
-	for (uint32_t i = 0; j->calls && i < j->os.n; i++)
+	for (uint32_t i = 0; i < j->calls_named; i++)
 		free((char *)j->calls[i].id);
 	free(j->calls);
 	nc_outsink_free(&j->os);
@@ -592,22 +593,23 @@ static int route(struct job *j, int rc)
 			j->os.reasoning.len))
 		return -1;
 	j->os.content.len = j->os.reasoning.len = 0;
-	if (j->os.n) {
-		struct oai_call *c = realloc(j->calls, j->os.cap * sizeof(*c));
+	if (j->os.n > j->calls_named) {
+		/* new calls: an id each; the parser's array may have moved, so
+		 * every entry points into it again */
+		struct oai_call *c = realloc(j->calls, j->os.n * sizeof(*c));
 
 		if (!c)
 			return -1;
-		for (uint32_t i = j->calls ? j->calls_sent : 0; i < j->os.n; i++)
-			c[i].id = NULL;
 		j->calls = c;
-		for (uint32_t i = 0; i < j->os.n; i++) {
-			if (!c[i].id) {
-				char id[64];
+		for (; j->calls_named < j->os.n; j->calls_named++) {
+			char id[64];
 
-				snprintf(id, sizeof(id), "call_%.16s%u", j->id + strlen(j->id) - 16, i);
-				if (!(c[i].id = strdup(id)))
-					return -1;
-			}
+			snprintf(id, sizeof(id), "call_%.16s%u", j->id + strlen(j->id) - 16,
+				 j->calls_named);
+			if (!(c[j->calls_named].id = strdup(id)))
+				return -1;
+		}
+		for (uint32_t i = 0; i < j->os.n; i++) {
 			c[i].name = j->os.calls[i].name;
 			c[i].arguments = j->os.calls[i].arguments;
 		}

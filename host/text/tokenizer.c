@@ -10,6 +10,7 @@
  * BPE works on ids, not strings: each byte maps to the id of its byte-level
  * symbol, and a merge is (left id, right id) -> (rank, merged id).
  */
+#include "text/obuf.h"
 #include "text/tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -62,15 +63,10 @@ struct pre_step {
 	int prefix_space;		/* ByteLevel add_prefix_space */
 };
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
 struct nc_tokenizer {
 	struct tok_ent *ents;		/* indexed by id */
 	uint32_t nids;			/* one past the largest id */
-	struct buf strs, decs;
+	struct nc_obuf strs, decs;
 	int32_t *vslots;		/* string -> id hash, -1 free */
 	uint32_t vmask;
 	struct merge_slot *mslots;
@@ -101,26 +97,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static int buf_put(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		char *np;
-
-		while (cap < b->len + n)
-			cap *= 2;
-		np = realloc(b->p, cap);
-		if (!np)
-			return -ENOMEM;
-		b->p = np;
-		b->cap = cap;
-	}
-	if (n)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-	return 0;
 }
 
 static uint32_t hash_bytes(const void *p, size_t n)
@@ -374,14 +350,14 @@ static int add_decoded(struct nc_tokenizer *t, struct tok_ent *e,
 		b = l > 0 ? cp_to_byte((uint32_t)cp) : -1;
 		if (b < 0) {
 			t->decs.len = start;
-			if (buf_put(&t->decs, s, n))
+			if (nc_obuf_put(&t->decs, s, n))
 				return -ENOMEM;
 			e->dec_len = (uint32_t)n;
 			return 0;
 		}
 		uint8_t c = (uint8_t)b;
 
-		if (buf_put(&t->decs, &c, 1))
+		if (nc_obuf_put(&t->decs, (const char *)&c, 1))
 			return -ENOMEM;
 		i += l;
 	}
@@ -399,7 +375,7 @@ static int set_token(struct nc_tokenizer *t, int32_t id, const char *s,
 	e->str_off = (uint32_t)t->strs.len;
 	e->str_len = (uint32_t)n;
 	e->kind = (uint8_t)kind;
-	if (buf_put(&t->strs, s, n + 1) || add_decoded(t, e, s, n))
+	if (nc_obuf_put(&t->strs, s, n + 1) || add_decoded(t, e, s, n))
 		return -ENOMEM;
 	slot = vslot_find(t, s, n);
 	*slot = id;
@@ -805,16 +781,16 @@ int nc_tok_load_json(struct nc_tokenizer **out, const char *json, size_t len,
 static char *read_file(const char *path, size_t *len)
 {
 	FILE *f = fopen(path, "rb");
-	struct buf b = { 0 };
+	struct nc_obuf b = { 0 };
 	char chunk[65536];
 	size_t n;
 
 	if (!f)
 		return NULL;
 	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_put(&b, chunk, n))
+		if (nc_obuf_put(&b, chunk, n))
 			break;
-	if (ferror(f) || !feof(f) || buf_put(&b, "", 1)) {
+	if (ferror(f) || !feof(f) || nc_obuf_put(&b, "", 1)) {
 		fclose(f);
 		free(b.p);
 		return NULL;
@@ -1019,7 +995,7 @@ struct enc {
 	size_t symcap, heapcap, widcap, nheap;
 	struct cache_slot *cache;	/* NULL: no cache */
 	uint32_t cmask, cused;
-	struct buf cids, words;
+	struct nc_obuf cids, words;
 };
 
 static void emit(struct enc *e, int32_t id)
@@ -1203,8 +1179,8 @@ static void cache_put(struct enc *e, struct cache_slot *s, const uint8_t *w,
 
 	if (e->cused * 2 >= e->cmask)
 		return; /* full: keep probing short */
-	if (buf_put(&e->cids, e->wids, (size_t)k * sizeof(int32_t)) ||
-	    buf_put(&e->words, w, n))
+	if (nc_obuf_put(&e->cids, (const char *)e->wids, (size_t)k * sizeof(int32_t)) ||
+	    nc_obuf_put(&e->words, (const char *)w, n))
 		return; /* a cache miss is harmless */
 	*s = (struct cache_slot){ h, off, woff, (uint16_t)n, (uint16_t)k };
 	e->cused++;
