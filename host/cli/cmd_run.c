@@ -241,8 +241,24 @@ out:
 	return rc;
 }
 
-/* Decode steps only: from the step after the first token to the end. */
-static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const struct nc_card_snap *b,
+/* Each kernel's traffic, calls and time between two snapshots, per token of t. */
+static void kernel_lines(const struct nc_card_snap *a, const struct nc_card_snap *b, double t)
+{
+	for (int k = 0; k < KRNL_COUNT; k++) {
+		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
+		if (calls)
+			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per token"
+			       "  %8.1f us\n",
+			       krnl_names[k], (b->st.krnl_rd[k] - a->st.krnl_rd[k]) / t,
+			       (b->st.krnl_wr[k] - a->st.krnl_wr[k]) / t, calls / t,
+			       (double)(b->st.krnl_ns[k] - a->st.krnl_ns[k]) / t / 1e3);
+	}
+}
+
+/* Decode steps only: from the step after the first token to the end; then
+ * the prefill's kernels, per prompt token (p: the snapshot at submit). */
+static void print_stats(struct nc_engine *e, const struct nc_card_snap *p,
+			const struct nc_card_snap *a, const struct nc_card_snap *b,
 			uint32_t n_prompt, double prefill_s)
 {
 	/* per generated token: one a step, or more with MTP drafts accepted */
@@ -308,19 +324,16 @@ static void print_stats(struct nc_engine *e, const struct nc_card_snap *a, const
 		printf("stats: emulated card on %u CU thread%s, %.1f kernel calls per token split"
 		       " across them\n", b->st.cu_threads, b->st.cu_threads == 1 ? "" : "s",
 		       (double)(b->st.split_calls - a->st.split_calls) / t);
-	for (int k = 0; k < KRNL_COUNT; k++) {
-		double calls = (double)(b->st.krnl_calls[k] - a->st.krnl_calls[k]);
-		if (calls)
-			printf("stats:   %-20s read %12.0f  written %10.0f  calls %6.1f  per token"
-			       "  %8.1f us\n",
-			       krnl_names[k], (b->st.krnl_rd[k] - a->st.krnl_rd[k]) / t,
-			       (b->st.krnl_wr[k] - a->st.krnl_wr[k]) / t, calls / t,
-			       (double)(b->st.krnl_ns[k] - a->st.krnl_ns[k]) / t / 1e3);
-	}
+	kernel_lines(a, b, t);
 	printf("stats: expert weight bytes per token %.0f = distinct experts %.2f x %.0f bytes"
 	       " (%s); rows served per expert fetch %.2f\n", ewb / t, fetched / t, ebytes,
 	       ewb == fetched * ebytes ? "equal" : "MISMATCH",
 	       fetched ? (double)(b->st.expert_rows - a->st.expert_rows) / fetched : 0.0);
+	fetched = (double)(a->st.experts_fetched - p->st.experts_fetched);
+	printf("stats: prefill (%u prompt tokens, first token included), per prompt token:"
+	       " rows served per expert fetch %.2f\n", n_prompt,
+	       fetched ? (double)(a->st.expert_rows - p->st.expert_rows) / fetched : 0.0);
+	kernel_lines(p, a, n_prompt);
 }
 
 int cmd_generate(int argc, char **argv)
@@ -369,7 +382,7 @@ int cmd_generate(int argc, char **argv)
 			" %u positions (--ctx)\n", n, e->ctrl->ctx);
 	if (a.stats) {
 		nc_engine_snapshot(e, &s1);
-		print_stats(e, &s0, &s1, a.n_ids, (double)(s0.ns - sp.ns) / 1e9);
+		print_stats(e, &sp, &s0, &s1, a.n_ids, (double)(s0.ns - sp.ns) / 1e9);
 	}
 	rc = 0;
 out:
