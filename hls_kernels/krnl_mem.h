@@ -544,6 +544,23 @@ static inline void krnl_wrow_dot(const krnl_word *w, uint64_t wb, uint32_t dt, u
 
 #ifndef __SYNTHESIS__
 #ifdef KRNL_X86_VEC
+/* out[k][j][r0 + r] = the dot products of the folded sums fv[k][r][j]: the
+ * 16 weight rows of a block reduced at once (krnl_v16_hsum16). */
+static inline KRNL_ALWAYS void krnl_x86_hsum_out(krnl_v16 fv[][2][KRNL_F32_PER_BEAT], uint32_t nm,
+						 uint32_t nrow, uint32_t r0, uint32_t nr,
+						 float out[][KRNL_F32_PER_BEAT][KRNL_MAX_BATCH])
+{
+	for (uint32_t k = 0; k < nm; k++)
+		for (uint32_t r = 0; r < nr; r++) {
+			float o[KRNL_F32_PER_BEAT];
+			krnl_v16 z = krnl_v16_hsum16(fv[k][r]);
+
+			memcpy(o, &z, sizeof(o));
+			for (uint32_t j = 0; j < nrow; j++)
+				out[k][j][r0 + r] = o[j];
+		}
+}
+
 /* One or two batch rows against nm blocks of weight rows, each row streamed
  * start to end, the blocks' rows interleaved; one format, so no dispatch per
  * row.  A quantized row's scales are used where they lie in the row when
@@ -560,12 +577,15 @@ static inline KRNL_ALWAYS void krnl_x86_short(const krnl_word *w, const uint64_t
 	int direct = krnl_fmt_quant(fmt) &&
 		     ((nb * epb - 1) >> gsh) < (cols + KRNL_DT_GROUP(dt) - 1) / KRNL_DT_GROUP(dt);
 	float sc[KRNL_MAX_SCALES];
+	krnl_v16 fv[2][2][KRNL_F32_PER_BEAT];	/* [block][batch row][weight row] */
 
+	if (nrow < KRNL_F32_PER_BEAT)
+		memset(fv, 0, sizeof(fv));
 	for (uint32_t j = 0; j < nrow; j++)
 		for (uint32_t k = 0; k < nm; k++) {
 			const krnl_word *row = w + wb[k] + j * rb;
 			const float *s = sc;
-			float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+			krnl_v16 f[2];
 
 			KRNL_METER(row, sb + nb, 0);
 			if (direct) {
@@ -578,11 +598,15 @@ static inline KRNL_ALWAYS void krnl_x86_short(const krnl_word *w, const uint64_t
 				krnl_meter_cur = m;
 			}
 			if (nr == 2)
-				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 2, 1, acc);
+				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 2, 1,
+					      NULL, f);
 			else
-				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 1, 1, acc);
-			krnl_acc_sum(acc, nr, out[k][j]);
+				krnl_x86_rows(row + sb, nb, fmt, epb / 16, epb, s, gsh, x, xs, 1, 1,
+					      NULL, f);
+			for (uint32_t r = 0; r < nr; r++)
+				fv[k][r][j] = f[r];
 		}
+	krnl_x86_hsum_out(fv, nm, nrow, 0, nr, out);
 }
 
 /* On a CPU, for nm (1 or 2) blocks of weight rows starting at beats wb[m]:
@@ -615,6 +639,10 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, ui
 	for (uint32_t k = 0; k < nm; k++)
 		for (uint32_t j = 0; j < nrow; j++)
 			KRNL_METER(w + wb[k] + j * rb, sb + nb, 0);
+	krnl_v16 fv[2][2][KRNL_F32_PER_BEAT];	/* [block][batch row][weight row] */
+
+	if (nrow < KRNL_F32_PER_BEAT)
+		memset(fv, 0, sizeof(fv));
 	for (uint32_t r = 0; r < nr; r += 2) {
 		uint32_t two = nr - r >= 2;
 
@@ -623,18 +651,20 @@ static inline void krnl_wrows_dot_x86(const krnl_word *w, const uint64_t *wb, ui
 				const krnl_word *q = w + wb[k] + j * rb + sb;
 				const float *xr = x + (uint64_t)r * xs;
 				const float *s = sc[k][j];
-				float acc[2][KRNL_ACC_LANES][KRNL_F32_PER_BEAT];
+				krnl_v16 f[2];
 
 #define KRNL_ROWS_FMT(F, E) do { \
 	if (two) \
-		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 2, 1, acc); \
+		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 2, 1, NULL, f); \
 	else \
-		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 1, 1, acc); \
+		krnl_x86_rows(q, nb, F, E / 16, E, s, gsh, xr, xs, 1, 1, NULL, f); \
 } while (0)
 				KRNL_BY_FMT(fmt, KRNL_ROWS_FMT);
 #undef KRNL_ROWS_FMT
-				krnl_acc_sum(acc, two ? 2 : 1, &out[k][j][r]);
+				fv[k][0][j] = f[0];
+				fv[k][1][j] = two ? f[1] : f[0];
 			}
+		krnl_x86_hsum_out(fv, nm, nrow, r, two ? 2 : 1, out);
 	}
 }
 #endif

@@ -134,16 +134,61 @@ static inline KRNL_ALWAYS void krnl_v16_beat(const krnl_word *q, const uint32_t 
 				      krnl_fmt_quant(fmt) ? sc[(c0 + 16 * k) >> gsh] : 1.0f);
 }
 
+typedef int32_t krnl_i16 __attribute__((vector_size(64)));
+
+/* The eight partial sums of a row folded lane by lane, as krnl_acc_sum's
+ * first tree does: ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7)). */
+static inline KRNL_ALWAYS krnl_v16 krnl_v16_fold8(const krnl_v16 *a)
+{
+	return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
+/* The rest of krnl_acc_sum for 16 rows at once: v[i] is row i's folded
+ * lanes l; lane i of the result is (l0' + l2') + (l1' + l3') after l[j] +=
+ * l[j + 8], then l[j] += l[j + 4], the same additions as the scalar trees,
+ * done by pairing vectors (each step halves the vectors and the lanes a row
+ * holds).  Rows past n must be given as any value; their lanes are unused. */
+static inline KRNL_ALWAYS krnl_v16 krnl_v16_hsum16(const krnl_v16 *v)
+{
+	const krnl_i16 lo8 = { 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23 };
+	const krnl_i16 hi8 = { 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31 };
+	const krnl_i16 lo4 = { 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27 };
+	const krnl_i16 hi4 = { 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31 };
+	const krnl_i16 lo2 = { 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29 };
+	const krnl_i16 hi2 = { 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31 };
+	const krnl_i16 ev = { 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 };
+	const krnl_i16 od = { 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31 };
+	krnl_v16 w[8], y[4], z[2];
+
+	_Pragma("GCC unroll 8")
+	for (int i = 0; i < 8; i++)	/* rows 2i, 2i+1: l[j] + l[j + 8] */
+		w[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo8) +
+		       __builtin_shuffle(v[2 * i], v[2 * i + 1], hi8);
+	_Pragma("GCC unroll 4")
+	for (int i = 0; i < 4; i++)	/* rows 4i..4i+3: l[j] + l[j + 4] */
+		y[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], lo4) +
+		       __builtin_shuffle(w[2 * i], w[2 * i + 1], hi4);
+	_Pragma("GCC unroll 2")
+	for (int i = 0; i < 2; i++)	/* rows 8i..8i+7: l0 + l2, l1 + l3 */
+		z[i] = __builtin_shuffle(y[2 * i], y[2 * i + 1], lo2) +
+		       __builtin_shuffle(y[2 * i], y[2 * i + 1], hi2);
+	return __builtin_shuffle(z[0], z[1], ev) + __builtin_shuffle(z[0], z[1], od);
+}
+
 /* R (1 or 2) batch rows against all nb beats: each row's eight partial sums
- * stay in registers, and each widened beat feeds both rows. */
+ * stay in registers, and each widened beat feeds both rows.  With fold set,
+ * each row's sums leave folded onto one vector (krnl_v16_fold8) in fold[r]
+ * rather than in acc. */
 static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, const uint32_t fmt,
 					     const uint32_t nv, const uint32_t epb, const float *sc,
 					     uint32_t gsh, const float *x, uint32_t xs, const uint32_t R,
-					     int fresh, float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT])
+					     int fresh, float acc[][KRNL_ACC_LANES][KRNL_F32_PER_BEAT],
+					     krnl_v16 *fold)
 {
 	krnl_v16 a[2][KRNL_ACC_LANES], v[8];
 	uint32_t b = 0;
 
+	_Pragma("GCC unroll 2")
 	for (uint32_t r = 0; r < R; r++)
 		_Pragma("GCC unroll 8")
 		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
@@ -152,6 +197,7 @@ static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, co
 		_Pragma("GCC unroll 8")
 		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++) {
 			krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
+			_Pragma("GCC unroll 2")
 			for (uint32_t r = 0; r < R; r++)
 				a[r][l] += krnl_v16_fold(v, nv, x + (uint64_t)r * xs + (b + l) * epb);
 		}
@@ -160,13 +206,20 @@ static inline KRNL_ALWAYS void krnl_x86_rows(const krnl_word *q, uint32_t nb, co
 		if (b + l >= nb)
 			break;
 		krnl_v16_beat(q + b + l, fmt, nv, sc, (b + l) * epb, gsh, v);
+		_Pragma("GCC unroll 2")
 		for (uint32_t r = 0; r < R; r++)
 			a[r][l] += krnl_v16_fold(v, nv, x + (uint64_t)r * xs + (b + l) * epb);
 	}
-	for (uint32_t r = 0; r < R; r++)
+	_Pragma("GCC unroll 2")
+	for (uint32_t r = 0; r < R; r++) {
+		if (fold) {
+			fold[r] = krnl_v16_fold8(a[r]);
+			continue;
+		}
 		_Pragma("GCC unroll 8")
 		for (uint32_t l = 0; l < KRNL_ACC_LANES; l++)
 			memcpy(acc[r][l], &a[r][l], sizeof(a[r][l]));
+	}
 }
 
 static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t wb, uint32_t nb,
@@ -183,10 +236,10 @@ static inline KRNL_ALWAYS void krnl_dot_beats_x86(const krnl_word *w, uint64_t w
 	KRNL_METER(q, nb, 0);
 	for (; r + 2 <= nr; r += 2)
 		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 2, fresh,
-			      acc + r);
+			      acc + r, NULL);
 	if (r < nr)
 		krnl_x86_rows(q, nb, fmt, nv, epb, sc, gsh, x + (uint64_t)r * xs, xs, 1, fresh,
-			      acc + r);
+			      acc + r, NULL);
 }
 
 #endif /* !__SYNTHESIS__ */

@@ -35,8 +35,10 @@ for q in none int8:64 int4:64; do
 		# how many decode steps the snapshot catches, so which positions,
 		# varies from run to run)
 		keep='^[0-9]|^stats:   krnl_|^stats: expert weight'
-		if ! diff <(grep -E "$keep" "$tmp/g1.txt" | grep -v krnl_attn_decode | sed 's/ *[0-9.]* us$//') \
-			<(grep -E "$keep" "$tmp/g$t.txt" | grep -v krnl_attn_decode | sed 's/ *[0-9.]* us$//') \
+		# (the decode window's lines: the prefill's follow "stats: prefill (")
+		dec='/^stats: prefill (/q'
+		if ! diff <(sed "$dec" "$tmp/g1.txt" | grep -E "$keep" | grep -v krnl_attn_decode | sed 's/ *[0-9.]* us$//') \
+			<(sed "$dec" "$tmp/g$t.txt" | grep -E "$keep" | grep -v krnl_attn_decode | sed 's/ *[0-9.]* us$//') \
 			>/dev/null; then
 			echo "FAIL $q: generate --stats with $t CU threads differs from one thread"
 			fail=1
