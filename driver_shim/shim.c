@@ -173,6 +173,8 @@ void shim_wait_result(struct shim_card *c, unsigned seen, uint64_t timeout_ns)
 	pthread_mutex_unlock(&c->ev_mu);
 }
 
+static int boot(struct shim_card *c, char *err, size_t errlen);
+
 static int read_file(const char *path, void **buf, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
@@ -237,26 +239,16 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 	}
 	if (be->open(c, arg, err, errlen))
 		goto fail;
-	struct fw_hal hal = {
-		.ctx = c, .run = hal_run, .read = hal_read, .write = hal_write,
-		.fill = hal_fill, .copy = hal_copy, .now_ns = hal_now, .ctrl = c->ctrl,
-	};
-	if (fw_boot(&c->fw, &hal, dtb, len)) {
-		snprintf(err, errlen, "%s: firmware boot: %s", dtb_path, c->ctrl->error);
-		be->close(c);
-		goto fail;
-	}
+	c->dtb = dtb;
+	c->dtb_len = len;
 	pthread_mutex_init(&c->ev_mu, NULL);
 	pthread_cond_init(&c->res_cv, NULL);
 	pthread_cond_init(&c->cmd_cv, NULL);
 	c->ev_up = 1;
-	if (pthread_create(&c->thread, NULL, fw_thread, c)) {
-		snprintf(err, errlen, "cannot start the firmware thread");
-		be->close(c);
-		goto fail;
+	if (boot(c, err, errlen)) {
+		shim_close(c);
+		return NULL;
 	}
-	c->thread_up = 1;
-	free(dtb);
 	return c;
 fail:
 	free(dtb);
@@ -264,21 +256,60 @@ fail:
 	return NULL;
 }
 
+/* Boot the firmware from the board's DTB and start its thread. */
+static int boot(struct shim_card *c, char *err, size_t errlen)
+{
+	struct fw_hal hal = {
+		.ctx = c, .run = hal_run, .read = hal_read, .write = hal_write,
+		.fill = hal_fill, .copy = hal_copy, .now_ns = hal_now, .ctrl = c->ctrl,
+	};
+
+	if (fw_boot(&c->fw, &hal, c->dtb, c->dtb_len)) {
+		snprintf(err, errlen, "firmware boot: %s", c->ctrl->error);
+		return -1;
+	}
+	atomic_store_explicit(&c->stop, 0, memory_order_release);
+	if (pthread_create(&c->thread, NULL, fw_thread, c)) {
+		snprintf(err, errlen, "cannot start the firmware thread");
+		return -1;
+	}
+	c->thread_up = 1;
+	return 0;
+}
+
+/* Stop the firmware's processor; a kernel that hangs is let go (as a reset
+ * aborts it on a real card). */
+static void halt(struct shim_card *c)
+{
+	if (!c->thread_up)
+		return;
+	atomic_store_explicit(&c->stop, 1, memory_order_release);
+	shim_kick(c);
+	pthread_join(c->thread, NULL);
+	c->thread_up = 0;
+}
+
+int shim_reset(struct shim_card *c, char *err, size_t errlen)
+{
+	halt(c);
+	atomic_store(&c->fault_kind, SHIM_FAULT_NONE);	/* an injected fault fires once */
+	if (c->be->reset && c->be->reset(c, err, errlen))
+		return -1;
+	return boot(c, err, errlen);
+}
+
 void shim_close(struct shim_card *c)
 {
 	if (!c)
 		return;
-	if (c->thread_up) {
-		atomic_store_explicit(&c->stop, 1, memory_order_release);
-		shim_kick(c);
-		pthread_join(c->thread, NULL);
-	}
+	halt(c);
 	if (c->ev_up) {
 		pthread_cond_destroy(&c->res_cv);
 		pthread_cond_destroy(&c->cmd_cv);
 		pthread_mutex_destroy(&c->ev_mu);
 	}
 	c->be->close(c);
+	free(c->dtb);
 	free(c);
 }
 

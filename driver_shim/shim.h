@@ -40,6 +40,12 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 			    size_t errlen);
 void shim_close(struct shim_card *card);
 
+/* Reset a card that failed: its firmware stops (a kernel that hangs is let
+ * go), boots again from the board's DTB and waits to be configured, as after
+ * shim_open; the control block stays where it is, cleared.  What was in card
+ * memory must be loaded again.  0, or -1 with err. */
+int shim_reset(struct shim_card *card, char *err, size_t errlen);
+
 /* The host-visible control block (rings, mailbox, published layout). */
 struct fw_ctrl *shim_ctrl(struct shim_card *card);
 

@@ -17,6 +17,8 @@ struct shim_backend {
 	const char *name;
 	int (*open)(struct shim_card *c, const char *arg, char *err, size_t errlen);
 	void (*close)(struct shim_card *c);
+	/* before the firmware boots again in shim_reset; NULL: nothing to do */
+	int (*reset)(struct shim_card *c, char *err, size_t errlen);
 	int (*run)(struct shim_card *c, const struct krnl_call *k);
 	int (*read)(struct shim_card *c, uint64_t addr, void *dst, uint64_t n);
 	int (*write)(struct shim_card *c, uint64_t addr, const void *src, uint64_t n);
@@ -55,6 +57,8 @@ struct shim_card {
 	/* an injected fault (shim_inject_fault): at kernel call fault_at */
 	atomic_int fault_kind;		/* SHIM_FAULT_* */
 	_Atomic uint64_t calls, fault_at;
+	void *dtb;			/* the board's DTB, booted again by a reset */
+	size_t dtb_len;
 };
 
 /* Count n bytes at addr against the banks they fall in (and kernel k, or -1). */

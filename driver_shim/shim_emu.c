@@ -7,6 +7,7 @@
  * accessor counts every beat they move per port and per bank, so the HBM
  * bytes per token we steer by are measured, not modelled.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1182,10 +1183,25 @@ static int emu_run(struct shim_card *c, const struct krnl_call *k)
 	return rc;
 }
 
+/* A reset loses what card memory held, as a real card's may: every page of
+ * the emulated HBM reads zeros after it (and costs nothing until touched). */
+static int emu_reset(struct shim_card *c, char *err, size_t errlen)
+{
+	struct emu *e = EMU(c);
+
+	if (madvise(e->hbm, e->size, MADV_DONTNEED)) {
+		snprintf(err, errlen, "reset: cannot clear the emulated card memory: %s",
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 const struct shim_backend shim_emu_backend = {
 	.name = "emu",
 	.open = emu_open,
 	.close = emu_close,
+	.reset = emu_reset,
 	.run = emu_run,
 	.read = emu_read,
 	.write = emu_write,

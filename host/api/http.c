@@ -939,6 +939,8 @@ static int submit(struct nc_http *h, struct job *j, struct oai_error *e)
 		ADD(h->m->requests_busy, 1);
 		oai_set_error(e, 429, "server_busy", NULL, "server_busy",
 			      "the card is busy (%s); retry later", err);
+	} else if (rc == -EIO) {	/* failed, or being reset */
+		oai_set_error(e, 503, "server_error", NULL, "card_unavailable", "%s", err);
 	} else {
 		oai_set_error(e, 400, "invalid_request_error", NULL, "invalid_value", "%s", err);
 	}
@@ -1096,16 +1098,25 @@ static enum MHD_Result do_health(struct nc_http *h, struct MHD_Connection *c)
  * and its last error otherwise (a balancer sends nothing here). */
 static enum MHD_Result do_ready(struct nc_http *h, struct MHD_Connection *c)
 {
-	uint32_t state = atomic_load_explicit(&h->e->ctrl->state, memory_order_acquire);
-	int ok = state == FW_ST_RUNNING;
+	struct nc_sched_stats st;
+	uint32_t state;
+	int ok;
 	cJSON *o = cJSON_CreateObject();
 	char *s = NULL;
 
+	nc_sched_get_stats(h->s, &st);
+	state = atomic_load_explicit(&h->e->ctrl->state, memory_order_acquire);
+	ok = state == FW_ST_RUNNING && !st.resetting;
 	if (o) {
 		cJSON_AddBoolToObject(o, "ready", ok);
-		cJSON_AddStringToObject(o, "card_state", card_state_name(state));
-		if (!ok)
+		cJSON_AddStringToObject(o, "card_state", st.resetting ? "resetting" :
+					card_state_name(state));
+		if (!ok && !st.resetting)
 			cJSON_AddStringToObject(o, "error", h->e->ctrl->error);
+		cJSON_AddNumberToObject(o, "card_faults", (double)st.faults);
+		cJSON_AddNumberToObject(o, "card_resets", (double)st.resets);
+		if (st.faults)	/* the card's error at the last fault */
+			cJSON_AddStringToObject(o, "last_fault", h->e->last_fault);
 		s = cJSON_PrintUnformatted(o);
 		cJSON_Delete(o);
 	}

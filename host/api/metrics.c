@@ -113,7 +113,11 @@ size_t nc_metrics_render(const struct nc_metrics *m, const struct nc_sched_stats
 		counter(&o, "nextcard_card_step_rows_total", "Sequence rows over all steps.", st->step_rows);
 		gauge(&o, "nextcard_card_compute_seconds_total", "Card time spent in token steps.", (double)st->step_ns_total * 1e-9);
 		gauge(&o, "nextcard_card_state", "Card state: 1 booted, 2 configured, 3 running, 4 failed.", st->card_state);
-		gauge(&o, "nextcard_card_ready", "1 while the card runs the model (GET /ready 200).", st->card_state == 3);
+		gauge(&o, "nextcard_card_ready", "1 while the card runs the model (GET /ready 200).", st->card_state == 3 && !st->resetting);
+		gauge(&o, "nextcard_card_resetting", "1 while a failed card is being reset.", st->resetting);
+		counter(&o, "nextcard_card_faults_total", "Card faults seen (each failed the requests it held).", st->faults);
+		counter(&o, "nextcard_card_resets_total", "Resets that brought a failed card back.", st->resets);
+		gauge(&o, "nextcard_card_reset_seconds", "How long the last reset took (boot, configure, weights).", (double)st->reset_ns * 1e-9);
 		gauge(&o, "nextcard_pool_live_sequences", "Sequences holding card state.", st->live_seqs);
 		gauge(&o, "nextcard_pool_kv_pages", "KV pages in the card's pool.", st->pages);
 		gauge(&o, "nextcard_pool_kv_pages_free", "KV pages free.", st->pages_free);

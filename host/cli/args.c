@@ -132,6 +132,9 @@ int nc_pool_opt(int o, const char *arg, struct nc_engine_opts *eo, char *err, si
 	case 0x107:
 		eo->inject_fault = arg;
 		return 1;
+	case 0x109:	/* a card that fails stays failed (no reset) */
+		eo->no_reset = 1;
+		return 1;
 	case 0x108:
 		/* the checkpoint's MTP head drafts one token per step */
 		if (!strcmp(arg, "mtp") || !strcmp(arg, "mtp:1"))

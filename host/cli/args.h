@@ -17,10 +17,11 @@
 	{ "prefix-budget-mib", required_argument, 0, 0x104 }, \
 	{ "kv", required_argument, 0, 0x105 }, \
 	{ "watchdog-ms", required_argument, 0, 0x106 }, \
-	{ "inject-fault", required_argument, 0, 0x107 }
+	{ "inject-fault", required_argument, 0, 0x107 }, \
+	{ "no-card-reset", no_argument, 0, 0x109 }
 #define NC_POOL_USAGE "[--seqs N] [--kv-pages N] [--kv f32|bf16] " \
 		      "[--prefix-every N (0: no prefix cache)] [--prefix-budget-mib M] " \
-		      "[--watchdog-ms N] [--speculative mtp[:1]] " \
+		      "[--watchdog-ms N] [--no-card-reset] [--speculative mtp[:1]] " \
 		      "[--inject-fault error@N|hang@N (tests)]"
 
 /* 1 if o is a pool option (its value parsed into eo), 0 if it is not one,

@@ -184,14 +184,23 @@ static void *poll_main(void *arg)
 	struct poller *p = arg;
 	unsigned idle = 0;
 	int failed = 0;
+	uint64_t resets = 0;
 
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
 		int n = nc_sched_poll(p->s);
 
 		if (n < 0) {
-			if (!failed)
-				fprintf(stderr, "nextcard http: the card failed: %s\n", p->e->ctrl->error);
-			failed = 1;
+			struct nc_sched_stats st;
+
+			nc_sched_get_stats(p->s, &st);
+			if (st.resets > resets)	/* nc_sched_poll reset it */
+				fprintf(stderr, "nextcard http: the card failed (%s); reset in %.2f s,"
+					" serving again\n", p->e->last_fault, st.reset_ns * 1e-9);
+			else if (!failed)
+				fprintf(stderr, "nextcard http: the card failed: %s\n",
+					p->e->ctrl->error);
+			failed = st.resets == resets;
+			resets = st.resets;
 			usleep(10000);
 			continue;
 		}

@@ -281,6 +281,61 @@ static int choose_formats(struct nc_engine *e, const char *quant, char *err, siz
 }
 
 
+/* A booted card (after shim_open or shim_reset) configured, its weights
+ * loaded from the checkpoint (e->st open) and started; the checkpoint's
+ * mapping is dropped then, so the process holds the model once. */
+static int bring_up(struct nc_engine *e, int verbose, char *err, size_t errlen)
+{
+	const struct nc_engine_opts *o = &e->o;
+
+	e->ctrl->cfg = e->cfg;
+	e->ctrl->ctx_limit = o->ctx_limit ? o->ctx_limit :
+			     (e->cfg.max_ctx < DEFAULT_CTX ? e->cfg.max_ctx : DEFAULT_CTX);
+	e->ctrl->seq_limit = o->seqs;
+	e->ctrl->prefix_every = o->prefix_every == NC_PREFIX_OFF ? 0 :
+				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
+	e->ctrl->prefix_budget = o->prefix_budget;
+	e->ctrl->page_limit = o->kv_pages;
+	e->ctrl->spec = e->spec;
+	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
+	    load_weights(e, e->model_dir, quant_round(e->quant), verbose, err, errlen) ||
+	    control(e, FW_OP_START, "start", err, errlen))
+		return -1;
+	st_close(&e->st);
+	return 0;
+}
+
+int nc_engine_reset(struct nc_engine *e, char *err, size_t errlen)
+{
+	uint64_t t0 = now_ns();
+	char e2[256];
+
+	snprintf(e->last_fault, sizeof(e->last_fault), "%s",
+		 e->ctrl->error[0] ? e->ctrl->error : "no reason given");
+	e->faults++;
+	if (shim_reset(e->card, e2, sizeof(e2))) {
+		snprintf(err, errlen, "card reset: %s", e2);
+		return -1;
+	}
+	if (st_open_dir(&e->st, e->model_dir, e2, sizeof(e2))) {
+		snprintf(err, errlen, "card reset: %s", e2);
+		return -1;
+	}
+	if (bring_up(e, 0, e2, sizeof(e2))) {
+		st_close(&e->st);
+		snprintf(err, errlen, "card reset: %s", e2);
+		return -1;
+	}
+	/* every sequence id is free again: the card forgot them all */
+	e->n_free = 0;
+	memset(e->seq_busy, 0, e->n_seqs);
+	for (uint32_t i = e->n_seqs; i-- > 0;)
+		e->seq_free[e->n_free++] = i;
+	e->resets++;
+	e->reset_ns = now_ns() - t0;
+	return 0;
+}
+
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		   char *err, size_t errlen)
 {
@@ -342,22 +397,15 @@ int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		goto fail;
 	}
 	e->ctrl = shim_ctrl(e->card);
-	e->ctrl->cfg = e->cfg;
-	e->ctrl->ctx_limit = o->ctx_limit ? o->ctx_limit :
-			     (e->cfg.max_ctx < DEFAULT_CTX ? e->cfg.max_ctx : DEFAULT_CTX);
-	e->ctrl->seq_limit = o->seqs;
-	e->ctrl->prefix_every = o->prefix_every == NC_PREFIX_OFF ? 0 :
-				o->prefix_every ? o->prefix_every : DEFAULT_PREFIX_EVERY;
-	e->ctrl->prefix_budget = o->prefix_budget;
-	e->ctrl->page_limit = o->kv_pages;
-	e->ctrl->spec = e->spec;
-	if (control(e, FW_OP_CONFIGURE, "configure", err, errlen) ||
-	    load_weights(e, o->model_dir, quant_round(o->quant), o->verbose, err, errlen) ||
-	    control(e, FW_OP_START, "start", err, errlen))
+	e->o = *o;
+	e->o.model_dir = e->o.quant = e->o.inject_fault = e->o.card = e->o.board = NULL;
+	if (!(e->model_dir = strdup(o->model_dir)) ||
+	    (o->quant && !(e->quant = strdup(o->quant)))) {
+		snprintf(err, errlen, "out of memory");
 		goto fail;
-	/* the weights live on the card now: drop the checkpoint's mapping, so the
-	 * process holds the model once */
-	st_close(&e->st);
+	}
+	if (bring_up(e, o->verbose, err, errlen))
+		goto fail;
 	e->n_seqs = e->ctrl->n_seqs;
 	e->seq_free = calloc(e->n_seqs, sizeof(*e->seq_free));
 	e->seq_busy = calloc(e->n_seqs, 1);
@@ -386,6 +434,8 @@ void nc_engine_close(struct nc_engine *e)
 		return;
 	shim_close(e->card);
 	st_close(&e->st);
+	free(e->model_dir);
+	free(e->quant);
 	free(e->seq_free);
 	free(e->seq_busy);
 	free(e);

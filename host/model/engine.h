@@ -30,6 +30,7 @@ struct nc_engine_opts {
 	uint32_t kv;		/* NC_KV_*: format of the KV cache pages */
 	uint32_t watchdog_ms;	/* a token step running longer fails the card; 0: 30000 */
 	const char *inject_fault; /* tests: shim_inject_fault spec once the model is up */
+	uint32_t no_reset;	/* a failed card stays failed (nc_sched resets it otherwise) */
 	uint32_t mtp;		/* place the checkpoint's MTP head (mtp.*) */
 	uint32_t spec;		/* speculative decoding: MTP drafts verified per step (0, 1);
 				   places the head */
@@ -53,11 +54,24 @@ struct nc_engine {
 	char formats[200];	/* "experts int4:64, attn int8:64, ..." as placed */
 	int converted;		/* formats differ from the checkpoint's float types */
 	uint32_t spec;		/* drafts verified per step */
+	struct nc_engine_opts o;	/* as opened (strings below), for a reset */
+	char *model_dir, *quant;
+	uint64_t faults, resets;	/* card faults seen, resets that brought it back */
+	uint64_t reset_ns;		/* the last reset took */
+	char last_fault[256];		/* the card's error at the last fault */
 };
 
 int nc_engine_open(struct nc_engine **out, const struct nc_engine_opts *o,
 		   char *err, size_t errlen);
 void nc_engine_close(struct nc_engine *e);
+
+/* Bring a failed card back: reset it (shim_reset), boot, configure, load the
+ * weights again from the checkpoint and start it, as nc_engine_open did;
+ * every sequence id is free after.  The caller must have ended every request
+ * the card held and must not use the engine from another thread meanwhile
+ * (readers of e->ctrl see it cleared, then filled again).  0, or -1 with err
+ * (the card stays failed). */
+int nc_engine_reset(struct nc_engine *e, char *err, size_t errlen);
 
 /* Default board DTB for a card spec, next to the running binary. */
 const char *nc_engine_default_board(const char *card, char *buf, size_t len);

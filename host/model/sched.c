@@ -29,7 +29,10 @@ struct nc_sched {
 	uint64_t next_id;
 	struct nc_sched_stats st;
 	int failed;		/* the card failed: every request got an error */
-	char why[300];
+	int resetting;		/* a poller is resetting the card (outside the lock) */
+	int reset;		/* reset a failed card (not --no-card-reset) */
+	int reset_failed;	/* a reset did not bring it back: failed for good */
+	char why[600];
 };
 
 struct nc_sched *nc_sched_new(struct nc_engine *e, uint32_t queue_cap)
@@ -40,6 +43,7 @@ struct nc_sched *nc_sched_new(struct nc_engine *e, uint32_t queue_cap)
 		return NULL;
 	s->e = e;
 	s->queue_cap = queue_cap;
+	s->reset = !e->o.no_reset;
 	s->cap = e->n_seqs + queue_cap;
 	s->tab = calloc(s->cap, sizeof(*s->tab));
 	s->fifo = calloc(queue_cap ? queue_cap : 1, sizeof(*s->fifo));
@@ -296,15 +300,42 @@ int nc_sched_poll(struct nc_sched *s)
 	int events = 0, rc;
 
 	pthread_mutex_lock(&s->lock);
+	if (s->resetting) {
+		pthread_mutex_unlock(&s->lock);
+		return -1;
+	}
 	while ((rc = nc_engine_poll(s->e, &res)) > 0)
 		on_result(s, &res, &events);
 	if (rc == 0)
 		admit(s);
 	else if (!s->failed)
 		fail_all(s);
+	if (rc < 0 && s->reset && !s->reset_failed) {
+		/* bring the card back; new requests are refused meanwhile (the
+		 * engine is this poller's alone: nothing runs on the card) */
+		char err[300];
+		int ok;
+
+		s->resetting = 1;
+		snprintf(s->why, sizeof(s->why), "the card failed (%s) and is being reset;"
+			 " retry shortly", s->e->ctrl->error[0] ? s->e->ctrl->error :
+			 "no reason given");
+		pthread_mutex_unlock(&s->lock);
+		ok = nc_engine_reset(s->e, err, sizeof(err)) == 0;
+		pthread_mutex_lock(&s->lock);
+		s->resetting = 0;
+		if (ok) {
+			s->failed = 0;
+		} else {
+			s->reset_failed = 1;
+			snprintf(s->why, sizeof(s->why), "the card failed (%s) and %s",
+				 s->e->last_fault, err);
+		}
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc < 0 ? -1 : events;
 }
+
 
 void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 {
@@ -318,6 +349,10 @@ void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 	st->queued = s->fcount;
 	st->queue_cap = s->queue_cap;
 	st->slots = s->e->n_seqs;
+	st->resetting = s->resetting;
+	st->faults = s->e->faults;
+	st->resets = s->e->resets;
+	st->reset_ns = s->e->reset_ns;
 	pthread_mutex_unlock(&s->lock);
 	st->steps = atomic_load_explicit(&ctrl->steps, memory_order_relaxed);
 	st->step_rows = atomic_load_explicit(&ctrl->step_rows, memory_order_relaxed);

@@ -59,6 +59,9 @@ struct nc_sched_stats {
 		 prefix_evicted, preempted, replayed;
 	uint32_t spec;		/* MTP drafts verified per step (0: no speculative decoding) */
 	uint64_t drafted, accepted;
+	uint64_t faults, resets;	/* card faults seen; resets that brought it back */
+	uint64_t reset_ns;		/* the last reset took */
+	int resetting;			/* a reset is under way */
 };
 
 struct nc_sched;
@@ -70,7 +73,10 @@ void nc_sched_free(struct nc_sched *s);
 /* 0 (running or queued; *id set), -EBUSY (queue full), -EINVAL (bad request,
  * message in err), -EIO (the card failed, message in err).  When nc_sched_poll
  * first sees the card fail, every running and queued request ends with an
- * NC_EV_ERROR event naming the card's error. */
+ * NC_EV_ERROR event naming the card's error; then that poll resets the card
+ * (nc_engine_reset: boot, configure, weights loaded again), refusing new
+ * requests with -EIO until it is back.  A reset that fails, or an engine
+ * opened with no_reset, leaves the card failed for good. */
 int nc_sched_submit(struct nc_sched *s, const struct nc_sched_req *r, uint64_t *id,
 		    char *err, size_t errlen);
 

@@ -3,8 +3,10 @@
 # --inject-fault the card fails before the first token or mid-stream; every
 # stream in flight ends at once with an ERROR (code internal, naming the
 # card) or a FINAL with reason error after the tokens it had, the tokens
-# sent are the ones `nextcard generate` gives, and serve goes on answering
-# until idle, then exits non-zero.
+# sent are the ones `nextcard generate` gives; serve resets the card (boot,
+# weights loaded again) and goes on answering until idle, then exits
+# non-zero (a fault happened).  tests/sh/http_fault.sh shows the next request
+# served after a reset.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 NC=${NC:-build/nextcard}
@@ -41,7 +43,8 @@ for rid in 0x1111 0x4444 0x6666; do
 	check "before the first token: $rid gets ERROR internal naming the card" \
 		grep -q "nc ERROR rid=$rid .*code=internal .*msg=\"the card failed: token step:" "$d"
 done
-check "serve says so" grep -q 'the card failed; requests now get errors' "$tmp/log-error@60"
+check "serve says so, and that it reset the card" \
+	grep -q 'the card failed (token step: .*); reset in [0-9.]* s, serving again' "$tmp/log-error@60"
 
 run error@250
 d=$tmp/out-error@250.txt

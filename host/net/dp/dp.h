@@ -90,7 +90,7 @@ struct dp_counters {
 	uint64_t frag_drop[8];
 	uint64_t acks_unknown, cancels;
 	uint64_t tx_nombuf, tx_dropped, tx_token_pkts, tx_retrans;
-	uint64_t ids_zero_copy, ids_realigned, card_failed;
+	uint64_t ids_zero_copy, ids_realigned, card_failed, card_resets;
 	uint64_t stop_text_hits;	/* requests ended by a stop string */
 	uint64_t loops, polls_with_events;
 	uint64_t inj_rx_drops, inj_tx_drops;	/* --inject-loss-pct */

@@ -191,6 +191,13 @@ void dp_card_stats(struct dp_card *c, struct dp_card_stats *st)
 	st->spec = s.spec;
 	st->drafted = s.drafted;
 	st->accepted = s.accepted;
+	st->resets = s.resets;
+	st->reset_ns = s.reset_ns;
+}
+
+const char *dp_card_last_fault(const struct dp_card *c)
+{
+	return c->e->last_fault;
 }
 
 #if DP_HAVE_HTTP

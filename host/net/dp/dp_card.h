@@ -56,6 +56,7 @@ struct dp_card_stats {
 	uint64_t steps, tokens, refused_busy;
 	uint32_t spec;			/* MTP drafts verified per step (0: off) */
 	uint64_t drafted, accepted;
+	uint64_t resets, reset_ns;	/* card resets after faults; the last took */
 };
 
 struct dp_card;
@@ -81,8 +82,11 @@ uint32_t dp_card_queue_pos(struct dp_card *c, uint64_t handle);
 int dp_card_submit(struct dp_card *c, const struct dp_card_req *r,
 		   uint64_t *handle, char *err, size_t errlen);
 int dp_card_cancel(struct dp_card *c, uint64_t handle);
-/* Events delivered, or -1 if the card failed. */
+/* Events delivered, or -1 if the card failed (the poll that sees it resets
+ * the card, nc_sched_poll). */
 int dp_card_poll(struct dp_card *c);
+/* The card's error at its last fault ("" if none). */
+const char *dp_card_last_fault(const struct dp_card *c);
 void dp_card_stats(struct dp_card *c, struct dp_card_stats *st);
 
 /* Optional OpenAI-compatible HTTP port beside the data plane (host/api/http.h);

@@ -340,10 +340,23 @@ static void dp_loop(struct dp *d)
 				dp_rx(d, pkts[i], t);
 		}
 		d->poll_tsc = rte_rdtsc();
-		if (dp_card_poll(d->card) < 0 && !d->c.card_failed++) {
-			/* the requests in flight got their errors; go on answering
-			 * (new requests get INTERNAL errors) until stopped */
-			fprintf(stderr, "nextcard serve: the card failed; requests now get errors\n");
+		if (dp_card_poll(d->card) < 0) {
+			/* the requests in flight got their errors and the poll
+			 * reset the card (the port waits meanwhile); if the reset
+			 * failed, go on answering (new requests get INTERNAL
+			 * errors) until stopped */
+			struct dp_card_stats st;
+
+			dp_card_stats(d->card, &st);
+			if (st.resets > d->c.card_resets)
+				fprintf(stderr, "nextcard serve: the card failed (%s); reset in %.2f s,"
+					" serving again\n", dp_card_last_fault(d->card),
+					st.reset_ns * 1e-9);
+			else if (!d->c.card_failed)
+				fprintf(stderr, "nextcard serve: the card failed; requests now get"
+					" errors\n");
+			d->c.card_failed += st.resets > d->c.card_resets || !d->c.card_failed;
+			d->c.card_resets = st.resets;
 		}
 		dp_proto_after_poll(d);
 		if (t - last_tick >= tick) {
