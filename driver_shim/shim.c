@@ -245,7 +245,8 @@ struct shim_card *shim_open(const char *spec, const char *dtb_path, char *err,
 	pthread_cond_init(&c->res_cv, NULL);
 	pthread_cond_init(&c->cmd_cv, NULL);
 	c->ev_up = 1;
-	if (boot(c, err, errlen)) {
+	if (boot(c, e2, sizeof(e2))) {
+		snprintf(err, errlen, "%s: %s", dtb_path, e2);
 		shim_close(c);
 		return NULL;
 	}

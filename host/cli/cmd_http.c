@@ -183,24 +183,17 @@ static void *poll_main(void *arg)
 {
 	struct poller *p = arg;
 	unsigned idle = 0;
-	int failed = 0;
-	uint64_t resets = 0;
+	struct nc_fault_seen seen = { 0 };
+	char line[600];
 
 	while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
 		int n = nc_sched_poll(p->s);
 
-		if (n < 0) {
-			struct nc_sched_stats st;
+		if (n < 0) {	/* the card failed; nc_sched_poll reset it unless told not to */
+			const char *msg = nc_sched_fault_news(p->s, &seen, line, sizeof(line));
 
-			nc_sched_get_stats(p->s, &st);
-			if (st.resets > resets)	/* nc_sched_poll reset it */
-				fprintf(stderr, "nextcard http: the card failed (%s); reset in %.2f s,"
-					" serving again\n", p->e->last_fault, st.reset_ns * 1e-9);
-			else if (!failed)
-				fprintf(stderr, "nextcard http: the card failed: %s\n",
-					p->e->ctrl->error);
-			failed = st.resets == resets;
-			resets = st.resets;
+			if (msg)
+				fprintf(stderr, "nextcard http: %s\n", msg);
 			usleep(10000);
 			continue;
 		}

@@ -336,6 +336,26 @@ int nc_sched_poll(struct nc_sched *s)
 	return rc < 0 ? -1 : events;
 }
 
+const char *nc_sched_fault_news(struct nc_sched *s, struct nc_fault_seen *seen, char *buf,
+				size_t len)
+{
+	const char *line = NULL;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->e->resets > seen->resets) {
+		snprintf(buf, len, "the card failed (%s); reset in %.2f s, serving again",
+			 s->e->last_fault, s->e->reset_ns * 1e-9);
+		seen->resets = s->e->resets;
+		seen->failed = 0;
+		line = buf;
+	} else if (s->failed && !s->resetting && !seen->failed) {
+		snprintf(buf, len, "%s; requests now get errors", s->why);
+		seen->failed = 1;
+		line = buf;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return line;
+}
 
 void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st)
 {

@@ -89,6 +89,17 @@ int nc_sched_poll(struct nc_sched *s);
 
 void nc_sched_get_stats(struct nc_sched *s, struct nc_sched_stats *st);
 
+/* What a server's log has said of the card so far (zero it at start). */
+struct nc_fault_seen {
+	uint64_t resets;
+	int failed;
+};
+/* A line for the log if the card failed, or was reset, since *seen
+ * ("the card failed (…); reset in N s, serving again" or "the card failed:
+ * …; requests now get errors"), else NULL.  Updates *seen. */
+const char *nc_sched_fault_news(struct nc_sched *s, struct nc_fault_seen *seen, char *buf,
+				size_t len);
+
 /* Where request id waits: 1 + the requests ahead of it in the queue, or 0
  * when it runs (or is unknown). */
 uint32_t nc_sched_queue_pos(struct nc_sched *s, uint64_t id);

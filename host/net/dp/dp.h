@@ -16,6 +16,7 @@
 
 #include "api/metrics.h"
 #include "api/openai.h"
+#include "model/sched.h"
 #include "net/dp/dp_card.h"
 #include "net/dp/dp_text.h"
 #include "net/reasm.h"
@@ -90,13 +91,14 @@ struct dp_counters {
 	uint64_t frag_drop[8];
 	uint64_t acks_unknown, cancels;
 	uint64_t tx_nombuf, tx_dropped, tx_token_pkts, tx_retrans;
-	uint64_t ids_zero_copy, ids_realigned, card_failed, card_resets;
+	uint64_t ids_zero_copy, ids_realigned, card_failed;
 	uint64_t stop_text_hits;	/* requests ended by a stop string */
 	uint64_t loops, polls_with_events;
 	uint64_t inj_rx_drops, inj_tx_drops;	/* --inject-loss-pct */
 };
 
 struct dp {
+	struct nc_fault_seen fault_seen;	/* what the log said of the card */
 	/* config */
 	uint16_t port_id;
 	uint16_t udp_port;	/* network order */

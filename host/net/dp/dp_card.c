@@ -191,13 +191,12 @@ void dp_card_stats(struct dp_card *c, struct dp_card_stats *st)
 	st->spec = s.spec;
 	st->drafted = s.drafted;
 	st->accepted = s.accepted;
-	st->resets = s.resets;
-	st->reset_ns = s.reset_ns;
 }
 
-const char *dp_card_last_fault(const struct dp_card *c)
+const char *dp_card_fault_news(struct dp_card *c, struct nc_fault_seen *seen, char *buf,
+			       size_t len)
 {
-	return c->e->last_fault;
+	return nc_sched_fault_news(c->s, seen, buf, len);
 }
 
 #if DP_HAVE_HTTP

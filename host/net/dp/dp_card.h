@@ -56,7 +56,6 @@ struct dp_card_stats {
 	uint64_t steps, tokens, refused_busy;
 	uint32_t spec;			/* MTP drafts verified per step (0: off) */
 	uint64_t drafted, accepted;
-	uint64_t resets, reset_ns;	/* card resets after faults; the last took */
 };
 
 struct dp_card;
@@ -85,8 +84,10 @@ int dp_card_cancel(struct dp_card *c, uint64_t handle);
 /* Events delivered, or -1 if the card failed (the poll that sees it resets
  * the card, nc_sched_poll). */
 int dp_card_poll(struct dp_card *c);
-/* The card's error at its last fault ("" if none). */
-const char *dp_card_last_fault(const struct dp_card *c);
+/* A log line if the card failed or was reset since *seen (nc_sched_fault_news). */
+struct nc_fault_seen;
+const char *dp_card_fault_news(struct dp_card *c, struct nc_fault_seen *seen, char *buf,
+			       size_t len);
 void dp_card_stats(struct dp_card *c, struct dp_card_stats *st);
 
 /* Optional OpenAI-compatible HTTP port beside the data plane (host/api/http.h);

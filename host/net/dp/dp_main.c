@@ -345,18 +345,14 @@ static void dp_loop(struct dp *d)
 			 * reset the card (the port waits meanwhile); if the reset
 			 * failed, go on answering (new requests get INTERNAL
 			 * errors) until stopped */
-			struct dp_card_stats st;
+			char line[600];
+			const char *msg = dp_card_fault_news(d->card, &d->fault_seen, line,
+							     sizeof(line));
 
-			dp_card_stats(d->card, &st);
-			if (st.resets > d->c.card_resets)
-				fprintf(stderr, "nextcard serve: the card failed (%s); reset in %.2f s,"
-					" serving again\n", dp_card_last_fault(d->card),
-					st.reset_ns * 1e-9);
-			else if (!d->c.card_failed)
-				fprintf(stderr, "nextcard serve: the card failed; requests now get"
-					" errors\n");
-			d->c.card_failed += st.resets > d->c.card_resets || !d->c.card_failed;
-			d->c.card_resets = st.resets;
+			if (msg) {
+				fprintf(stderr, "nextcard serve: %s\n", msg);
+				d->c.card_failed++;
+			}
 		}
 		dp_proto_after_poll(d);
 		if (t - last_tick >= tick) {
